@@ -1,0 +1,209 @@
+r"""Audit hand-derived gradients against float64 finite differences.
+
+Two checks, in the manner of CS231n's ``eval_numerical_gradient_array`` and HIPS/autograd's
+``check_vjp`` (``docs/bptt.md`` §"Auditing"):
+
+* **element-wise**: every free entry of every parameter, of ``x`` and of ``h_init`` is nudged
+  and the scalar objective re-evaluated;
+* **random direction**: for random unit directions v over all of them at once, the numeric
+  directional derivative :math:`\langle u, J v\rangle` is compared with the analytic
+  :math:`\langle J^\top u, v\rangle`. It costs four forward passes per direction at any size.
+
+The objective is a random linear functional of everything the forward pass returns,
+
+.. math:: f(\theta) = \sum_{t,b,o} u_{t,b,o}\, y_{t,b,o} + \sum_{b,h} w_{b,h}\, h_{L-1,b,h},
+
+with u, w drawn from N(0, 1) (never all ones, which would hide sign and permutation bugs), so its
+analytic gradient is ``backward(params, spec, dy=u, cache, dh_last=w)``.
+
+Derivatives use the fourth-order central stencil
+
+.. math:: f'(\theta) \approx \frac{-f(\theta+2\epsilon) + 8 f(\theta+\epsilon)
+          - 8 f(\theta-\epsilon) + f(\theta-2\epsilon)}{12\epsilon},
+
+whose truncation error is :math:`O(\epsilon^4)`; with :math:`\epsilon = 10^{-3}` both truncation
+and rounding stay near :math:`10^{-12}\,(1 + |f|)`, four orders below the audit tolerance.
+
+The relative error of an entry is
+
+.. math:: e = \frac{|a - \nu|}{\max(|a|, |\nu|, \tau)}
+
+with a the analytic and :math:`\nu` the numeric value; the floor :math:`\tau` (default
+``1e-6 * (1 + |f|)``) only matters for entries whose true gradient is essentially zero, where a
+relative error is meaningless, and it turns the test into an absolute one there.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .model import backward, forward
+from .spec import ClockworkSpec
+
+__all__ = ["gradcheck", "GradcheckReport", "relative_error"]
+
+
+def relative_error(a, n, floor):
+    """Element-wise :math:`|a - n| / \\max(|a|, |n|, floor)`."""
+    a, n = np.asarray(a, float), np.asarray(n, float)
+    return np.abs(a - n) / np.maximum(np.maximum(np.abs(a), np.abs(n)), floor)
+
+
+@dataclasses.dataclass
+class GradcheckReport:
+    """Result of :func:`gradcheck`.
+
+    Attributes
+    ----------
+    max_rel_error : the worst relative error over every check made.
+    worst : (name, index, analytic, numeric) of the worst entry; name is ``"direction k"`` for
+        a random-direction check.
+    per_name : name -> worst element-wise relative error for that array.
+    directions : per random direction, (analytic, numeric, relative error).
+    masked_nonzero : names of arrays whose structurally masked entries got a non-zero gradient
+        (must be empty).
+    n_checked : number of element-wise entries compared.
+    """
+
+    max_rel_error: float = 0.0
+    worst: tuple = ("", (), 0.0, 0.0)
+    per_name: dict = dataclasses.field(default_factory=dict)
+    directions: list = dataclasses.field(default_factory=list)
+    masked_nonzero: list = dataclasses.field(default_factory=list)
+    n_checked: int = 0
+
+    def passed(self, tol: float = 1e-6) -> bool:
+        """True iff every error is at most ``tol`` and no masked entry has a gradient."""
+        return self.max_rel_error <= tol and not self.masked_nonzero
+
+    def _update(self, name, index, a, n, err):
+        if err >= self.max_rel_error:
+            self.max_rel_error = float(err)
+            self.worst = (name, tuple(int(i) for i in index), float(a), float(n))
+
+    def __str__(self):
+        name, index, a, n = self.worst
+        lines = [f"gradcheck: max relative error {self.max_rel_error:.3e} at {name}{list(index)} "
+                 f"(analytic {a:.12e}, numeric {n:.12e}); {self.n_checked} entries, "
+                 f"{len(self.directions)} directions"]
+        for key, err in self.per_name.items():
+            lines.append(f"  {key:>8s}: {err:.3e}")
+        for k, (a, n, err) in enumerate(self.directions):
+            lines.append(f"  direction {k}: analytic {a:.12e} numeric {n:.12e} error {err:.3e}")
+        if self.masked_nonzero:
+            lines.append(f"  NON-ZERO GRADIENT ON STRUCTURAL ZEROS: {self.masked_nonzero}")
+        return "\n".join(lines)
+
+
+def _stencil(f, eps):
+    """Fourth-order central difference of the scalar function f(s) at s = 0.
+
+    The symmetric differences are formed first, so that a function that does not depend on s
+    gives exactly zero and rounding is not amplified by the 8's.
+    """
+    d1 = f(eps) - f(-eps)
+    d2 = f(2 * eps) - f(-2 * eps)
+    return (8 * d1 - d2) / (12 * eps)
+
+
+def gradcheck(params: dict, spec: ClockworkSpec, x: np.ndarray, *, h_init=None, t0: int = 0,
+              resets=None, backend: str = "numpy", rng=None, mode: str = "both",
+              eps: float = 1e-3, floor=None, n_directions: int = 3,
+              max_entries: int | None = None) -> GradcheckReport:
+    r"""Compare :func:`cwrnn_np.backward` with finite differences of :func:`cwrnn_np.forward`.
+
+    Parameters
+    ----------
+    params, spec, x, h_init, t0, resets, backend : as for :func:`cwrnn_np.forward`; float64 only.
+    rng : numpy.random.Generator, optional
+        Draws the upstream gradients u (L, B, O), w (B, H), the directions and any sampling of
+        entries. Default ``np.random.default_rng(0)``.
+    mode : ``"elementwise"``, ``"direction"`` or ``"both"`` (default).
+    eps : float
+        Finite-difference step (default 1e-3 with the fourth-order stencil).
+    floor : float, optional
+        :math:`\tau` in the relative error; default ``1e-6 * (1 + |f|)``.
+    n_directions : int
+        Number of random directions.
+    max_entries : int, optional
+        Check at most this many randomly chosen free entries per array (all by default).
+
+    Returns
+    -------
+    GradcheckReport
+        ``report.max_rel_error`` and ``report.worst`` name the worst entry;
+        ``report.passed(1e-6)`` is the audit's verdict.
+    """
+    if mode not in ("elementwise", "direction", "both"):
+        raise ValueError(f"mode must be 'elementwise', 'direction' or 'both', got {mode!r}")
+    if params["W_H"].dtype != np.float64 or x.dtype != np.float64:
+        raise ValueError("gradcheck audits float64 only (float32 finite differences cannot "
+                         f"resolve 1e-6); got params {params['W_H'].dtype}, x {x.dtype}")
+    rng = np.random.default_rng(0) if rng is None else rng
+    y, cache = forward(params, spec, x, h_init, t0, resets, backend=backend)
+    L, B, _ = x.shape
+    u = rng.standard_normal(y.shape)  # (L, B, O)
+    w = rng.standard_normal((B, spec.hidden_size))  # (B, H)
+    grads = backward(params, spec, u, cache, dh_last=w, backend=backend)
+
+    # the arrays to audit and their structural masks (None: every entry is free)
+    arrays = {name: params[name] for name in spec.param_shapes()}
+    arrays["x"] = x
+    if h_init is not None:
+        arrays["h_init"] = h_init
+    masks = dict(spec.param_masks())
+
+    def objective(values):
+        p = {k: values[k] for k in params}
+        yy, cc = forward(p, spec, values["x"], values.get("h_init"), t0, resets, backend=backend)
+        return float((u * yy).sum() + (w * cc.h_last).sum())
+
+    f0 = float((u * y).sum() + (w * cache.h_last).sum())
+    tau = 1e-6 * (1 + abs(f0)) if floor is None else float(floor)
+    report = GradcheckReport()
+
+    for name, mask in masks.items():
+        if mask is not None and np.any(grads[name][~mask] != 0):
+            report.masked_nonzero.append(name)
+
+    def free_indices(name):
+        mask = masks.get(name)
+        idx = np.argwhere(np.ones(arrays[name].shape, bool) if mask is None else mask)
+        if max_entries is not None and len(idx) > max_entries:
+            idx = idx[rng.choice(len(idx), size=max_entries, replace=False)]
+        return [tuple(i) for i in idx]
+
+    if mode in ("elementwise", "both"):
+        for name, base in arrays.items():
+            worst = 0.0
+            for index in free_indices(name):
+                def f(s, name=name, index=index, base=base):
+                    pert = base.copy()
+                    pert[index] += s
+                    return objective({**arrays, name: pert})
+                numeric = _stencil(f, eps)
+                analytic = grads[name][index]
+                err = float(relative_error(analytic, numeric, tau))
+                worst = max(worst, err)
+                report.n_checked += 1
+                report._update(name, index, analytic, numeric, err)
+            report.per_name[name] = worst
+
+    if mode in ("direction", "both"):
+        for k in range(n_directions):
+            v = {}
+            for name, base in arrays.items():
+                d = rng.standard_normal(base.shape)
+                if masks.get(name) is not None:
+                    d = np.where(masks[name], d, 0.0)
+                v[name] = d
+            norm = np.sqrt(sum(float((d * d).sum()) for d in v.values()))
+            v = {name: d / norm for name, d in v.items()}
+            analytic = sum(float((grads[name] * v[name]).sum()) for name in arrays)
+            numeric = _stencil(
+                lambda s: objective({n: arrays[n] + s * v[n] for n in arrays}), eps)
+            err = float(relative_error(analytic, numeric, tau))
+            report.directions.append((analytic, numeric, err))
+            report._update(f"direction {k}", (), analytic, numeric, err)
+    return report
