@@ -179,3 +179,22 @@ def test_last_step_loss_reads_only_the_last_valid_step():
     y2 = y.copy()
     y2[5, 1] += 10.0  # after sequence 1 ends: no effect
     assert cw.softmax_cross_entropy_last(y2, np.array([0, 1, 2]), lengths)[0] == loss
+
+
+@settings(max_examples=30)
+@given(problem=problems())
+def test_float32_matches_float64(backend, problem):
+    """float32 runs end to end in float32 and agrees with float64 to float32 precision."""
+    p32 = {k: v.astype(np.float32) for k, v in problem.params.items()}
+    x32 = problem.x.astype(np.float32)
+    h32 = None if problem.h_init is None else problem.h_init.astype(np.float32)
+    kw = dict(t0=problem.t0, resets=problem.resets, backend=backend)
+    y64, c64 = cw.forward(problem.params, problem.spec, problem.x, h_init=problem.h_init, **kw)
+    y32, c32 = cw.forward(p32, problem.spec, x32, h_init=h32, **kw)
+    assert y32.dtype == np.float32 and c32.h.dtype == np.float32
+    np.testing.assert_allclose(y32, y64, rtol=1e-4, atol=1e-5)
+    g64 = cw.backward(problem.params, problem.spec, problem.dy, c64, backend=backend)
+    g32 = cw.backward(p32, problem.spec, problem.dy.astype(np.float32), c32, backend=backend)
+    for name, g in g32.items():
+        assert g.dtype == np.float32, name
+        np.testing.assert_allclose(g, g64[name], rtol=1e-3, atol=1e-4, err_msg=name)
