@@ -7,7 +7,7 @@ Two checks, in the manner of CS231n's ``eval_numerical_gradient_array`` and HIPS
   and the scalar objective re-evaluated;
 * **random direction**: for random unit directions v over all of them at once, the numeric
   directional derivative :math:`\langle u, J v\rangle` is compared with the analytic
-  :math:`\langle J^\top u, v\rangle`. It costs four forward passes per direction at any size.
+  :math:`\langle J^\top u, v\rangle`. It costs six forward passes per direction at any size.
 
 The objective is a random linear functional of everything the forward pass returns,
 
@@ -16,21 +16,29 @@ The objective is a random linear functional of everything the forward pass retur
 with u, w drawn from N(0, 1) (never all ones, which would hide sign and permutation bugs), so its
 analytic gradient is ``backward(params, spec, dy=u, cache, dh_last=w)``.
 
-Derivatives use the fourth-order central stencil
+Derivatives use a sixth-order central difference: Richardson extrapolation of the fourth-order
+stencil,
 
-.. math:: f'(\theta) \approx \frac{-f(\theta+2\epsilon) + 8 f(\theta+\epsilon)
-          - 8 f(\theta-\epsilon) + f(\theta-2\epsilon)}{12\epsilon},
+.. math::
 
-whose truncation error is :math:`O(\epsilon^4)`; with :math:`\epsilon = 10^{-3}` both truncation
-and rounding stay near :math:`10^{-12}\,(1 + |f|)`, four orders below the audit tolerance.
+    D(h) = \frac{8\,[f(h) - f(-h)] - [f(2h) - f(-2h)]}{12 h}, \qquad
+    f' \approx \frac{16\, D(\eta) - D(2\eta)}{15},
+
+with step :math:`\eta = 10^{-3}` (six evaluations of f per entry). Its truncation error is
+:math:`O(\eta^6)`, negligible here; what remains is rounding, about
+:math:`1.7\,\varepsilon_{\text{mach}} |f| / \eta \approx 4 \times 10^{-13} |f|` in absolute terms.
 
 The relative error of an entry is
 
 .. math:: e = \frac{|a - \nu|}{\max(|a|, |\nu|, \tau)}
 
-with a the analytic and :math:`\nu` the numeric value; the floor :math:`\tau` (default
-``1e-6 * (1 + |f|)``) only matters for entries whose true gradient is essentially zero, where a
-relative error is meaningless, and it turns the test into an absolute one there.
+with a the analytic and :math:`\nu` the numeric value. The floor :math:`\tau` (default
+:math:`10^{-6}(1 + |f|)`) sits above the rounding level: for an entry at the floor, rounding alone
+gives :math:`e \lesssim 4 \times 10^{-7}`, and for larger entries proportionally less. Below the
+floor the check becomes absolute, :math:`|a - \nu| \le 10^{-6}\,\tau`. Measured on 300
+Hypothesis-drawn problems (about 16,000 entries, ``docs/bptt.md``): worst e about
+:math:`10^{-8}`, and every entry below the floor was exactly zero both ways (a structurally
+unreachable parameter).
 """
 from __future__ import annotations
 
@@ -45,7 +53,7 @@ __all__ = ["gradcheck", "GradcheckReport", "relative_error"]
 
 
 def relative_error(a, n, floor):
-    """Element-wise :math:`|a - n| / \\max(|a|, |n|, floor)`."""
+    r"""Element-wise :math:`|a - n| / \max(|a|, |n|, \tau)` with :math:`\tau` = ``floor``."""
     a, n = np.asarray(a, float), np.asarray(n, float)
     return np.abs(a - n) / np.maximum(np.maximum(np.abs(a), np.abs(n)), floor)
 
@@ -97,14 +105,16 @@ class GradcheckReport:
 
 
 def _stencil(f, eps):
-    """Fourth-order central difference of the scalar function f(s) at s = 0.
+    """Sixth-order central difference of the scalar function f(s) at s = 0.
 
-    The symmetric differences are formed first, so that a function that does not depend on s
-    gives exactly zero and rounding is not amplified by the 8's.
+    Richardson extrapolation of the fourth-order stencil D(h) = (8 d(h) - d(2h)) / (12 h),
+    d(h) = f(h) - f(-h): D6 = (16 D(eps) - D(2 eps)) / 15, six evaluations of f. The symmetric
+    differences are formed first, so a function that does not depend on s gives exactly zero.
     """
-    d1 = f(eps) - f(-eps)
-    d2 = f(2 * eps) - f(-2 * eps)
-    return (8 * d1 - d2) / (12 * eps)
+    d1, d2, d4 = (f(k * eps) - f(-k * eps) for k in (1, 2, 4))
+    D_h = (8 * d1 - d2) / (12 * eps)
+    D_2h = (8 * d2 - d4) / (24 * eps)
+    return (16 * D_h - D_2h) / 15
 
 
 def gradcheck(params: dict, spec: ClockworkSpec, x: np.ndarray, *, h_init=None, t0: int = 0,
@@ -121,7 +131,7 @@ def gradcheck(params: dict, spec: ClockworkSpec, x: np.ndarray, *, h_init=None, 
         entries. Default ``np.random.default_rng(0)``.
     mode : ``"elementwise"``, ``"direction"`` or ``"both"`` (default).
     eps : float
-        Finite-difference step (default 1e-3 with the fourth-order stencil).
+        Finite-difference step :math:`\eta` (default 1e-3, sixth-order stencil).
     floor : float, optional
         :math:`\tau` in the relative error; default ``1e-6 * (1 + |f|)``.
     n_directions : int

@@ -168,7 +168,7 @@ class ClockworkSpec:
                 names = ", ".join(f"module {i} (period {periods[i]})" for i in lost)
                 warnings.warn(
                     f"no input can reach {names}: it reads no input (input_modules) and no "
-                    f"module that does (connectivity); its state depends only on h_0",
+                    f"module that does (connectivity), so its state never depends on the input x",
                     UnreachableModuleWarning, stacklevel=3)
 
     # ----- derived sizes ---------------------------------------------------------------------
