@@ -11,6 +11,7 @@ import numbers
 
 import numpy as np
 
+from .numba_backend import backward_numba, forward_numba
 from .params import validate_params
 from .reference import ForwardCache, backward_numpy, forward_numpy
 from .spec import ClockworkSpec
@@ -18,7 +19,9 @@ from .spec import ClockworkSpec
 __all__ = ["forward", "backward", "BACKENDS", "validate_inputs", "reset_flags"]
 
 #: backend name -> (forward, backward); every backend has the signatures of the numpy reference.
-BACKENDS = {"numpy": (forward_numpy, backward_numpy)}
+#: ``"numba"`` imports Numba on its first call (cwrnn_np.numba_backend), not at ``import cwrnn_np``.
+BACKENDS = {"numpy": (forward_numpy, backward_numpy),
+            "numba": (forward_numba, backward_numba)}
 
 
 def _backend(name):
@@ -106,8 +109,11 @@ def forward(params: dict, spec: ClockworkSpec, x: np.ndarray, h_init=None, t0: i
         Clock offset: step t of this call is global step t0 + t.
     resets : list of int or None
         Steps s (0 <= s < L) at which the state entering step s is replaced by r.
-    backend : ``"numpy"``
-        The readable reference. (The Numba backend is added by a later issue.)
+    backend : ``"numpy"`` or ``"numba"``
+        ``"numpy"`` is the readable reference (:mod:`cwrnn_np.reference`); ``"numba"`` runs the
+        same equations in one compiled call per sequence, computing only the modules the clock
+        activates and the blocks the wiring allows (:mod:`cwrnn_np.numba_backend`). Same API and
+        results (to rounding; inactive modules held bitwise either way).
 
     Returns
     -------
@@ -139,7 +145,8 @@ def backward(params: dict, spec: ClockworkSpec, dy: np.ndarray, cache: ForwardCa
     dh_last : (B, H) or None
         Extra upstream gradient on ``cache.h_last``: pass the next chunk's ``grads["h_init"]`` to
         backpropagate across chunks exactly.
-    backend : ``"numpy"``
+    backend : ``"numpy"`` or ``"numba"``
+        As for :func:`forward`; either backend's cache works with either backward.
 
     Returns
     -------

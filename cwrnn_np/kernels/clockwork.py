@@ -1,0 +1,634 @@
+r"""Numba kernels of the Clockwork RNN forward pass and its BPTT, doing only the clock's work.
+
+Koutník, Greff, Gomez and Schmidhuber, "A Clockwork RNN", ICML 2014, §3 (a module with period
+:math:`T_i` computes only at the steps its clock fires, so a CW-RNN costs less than an SRN of the
+same size), with the design note's wiring, routing and reset variants. The equations and their
+tags (M1–M6 forward, B1–B10 backward) are those of ``docs/model.md`` and ``docs/bptt.md`` and of
+the readable reference :mod:`cwrnn_np.reference`, which these kernels reproduce to rounding.
+
+Shape letters: L time, B batch, D input, H hidden, n modules, :math:`k_i` units of module i,
+P the number of wired pairs (i, j) with :math:`C_{ij} = 1`, Z = :math:`\sum_{(i,j)} k_i`.
+
+Each kernel is a plain function compiled once, at import, with the options of
+:mod:`cwrnn_np.kernels.config`; every array is an argument (Numba would freeze globals as
+constants). The public wrapper that prepares the arrays and calls them is
+:mod:`cwrnn_np.numba_backend`.
+
+The work lists
+--------------
+The kernels never look at a mask. They follow small integer arrays that the wrapper precomputes
+from the spec (:class:`cwrnn_np.numba_backend.KernelPlan`) and from the clock:
+
+* ``offsets`` (n + 1,): module i owns hidden units ``offsets[i]:offsets[i+1]`` (its rows of
+  :math:`W_H`, :math:`W_I`, :math:`b_H`; its columns of :math:`W_H`).
+* ``routed`` (n,) bool: the input routing R; module i reads its rows of :math:`W_I` iff R_i.
+* ``pair_ptr`` (n + 1,), ``pair_src`` (P,): the wired pairs of target module i are
+  ``p in pair_ptr[i]:pair_ptr[i+1]``, with source module ``pair_src[p]`` (the j with
+  :math:`C_{ij} = 1`) and target ``pair_dst[p]`` = i. ``pair_col`` (P + 1,): pair p owns
+  columns ``pair_col[p]:pair_col[p+1]`` (:math:`k_i` of them) of the (B, Z) work buffers below.
+* ``src_pair_ptr`` (n + 1,), ``src_pair`` (P,): the pairs whose source is module j.
+* ``act_ptr`` (L + 1,), ``act_mod``: the modules active at step t are
+  ``act_mod[act_ptr[t]:act_ptr[t+1]]`` (a CSR list of the clock :math:`c_t`).
+
+Held sources are not multiplied again
+-------------------------------------
+Between two activations a module's state is held bitwise, so the block product
+:math:`W_H[i, j]\,\tilde h_{t-1}[j]` that an active module i reads from a source j is the same at
+every step until j fires again (or a reset replaces the state by r). The forward kernel keeps
+that product per wired pair, ``Z[:, pair block]``, tagged with the version of
+:math:`\tilde h[j]` it was computed from, and recomputes it only when the version changed. The
+backward kernel does the transpose: it sums :math:`\bar a_t[i]` over the steps that read one
+version of :math:`\tilde h[j]` (``S[:, pair block]``) and applies :math:`W_H[i, j]^\top` and the
+outer product with :math:`\tilde h[j]` once per version (a "flush"); by linearity this is the
+same sum, grouped differently, because a held state's gradient passes through unchanged. For
+the paper's wiring (slow modules feed fast ones) block (i, j) then costs once per period of the
+*slower* module j instead of once per period of i. With exponential periods and the clockwork
+preset this is 3.9, 2.2 and 3.4 times fewer recurrent multiply-adds than the active work in the
+benchmark configurations (a), (b) and (c) below (and the active work is 5.1, 3.1 and 4.6 times
+less than the dense :math:`H^2` per step).
+
+Performance notes: plain loops, not ``np.dot``
+----------------------------------------------
+All products are plain Numba loops (:func:`_add_block_product`, :func:`_add_outer_products`,
+:func:`_add_block_dots`), written so that the innermost loop runs from index 0 over contiguous
+memory: LLVM then emits SIMD code without reassociating any sum (fastmath stays off). Two
+measured reasons:
+
+* ``np.dot`` inside Numba needs SciPy (Numba calls BLAS through ``scipy.linalg.cython_blas``);
+  SciPy is not a dependency of the package, and without it a kernel that mentions ``np.dot``
+  does not compile. (Checked with Numba 0.68: ``ImportError: scipy 0.16+ is required``.)
+* With SciPy installed, ``np.dot(a, W, out)`` against these loops on one block, one thread
+  (OpenBLAS 0.3.31, Xeon with AVX-512; GMAC/s = 1e9 multiply-adds per second), float64:
+
+  ==================  ============  ============  ==========================
+  block (B x K x N)   loops         np.dot        where it occurs
+  ==================  ============  ============  ==========================
+  1 x 16 x 16         4.0           2.3           (a): every block
+  1 x 16 x 144        9.8           7.6           (a): a whole row of W_H
+  32 x 20 x 20        5.4           18.2          (b)
+  64 x 64 x 64        10.0          32.5          (c)
+  64 x 64 x 512       10.5          25.4          (c) without the held-source reuse
+  ==================  ============  ============  ==========================
+
+  (float32: 4.5 / 2.3, 18 / 67 at 64 x 64 x 64.) So BLAS loses on the paper's generation
+  setting (a), where B = 1 and blocks are 16 x 16 and a BLAS call costs more than the block,
+  and wins 3x on the batched blocks of (b) and (c). Forward plus backward, one thread
+  (median; ``numpy`` is the reference backend, which calls BLAS on full H x H products):
+
+  ======  ===========  ===========  =======
+  config  numpy        numba        ratio
+  ======  ===========  ===========  =======
+  (a)     22-26 ms     0.9-1.0 ms   ~25x
+  (b)     13.3 ms      7.6 ms       1.7x
+  (c)     738 ms       262 ms       2.8x
+  ======  ===========  ===========  =======
+
+  Where the time goes in (a): about 0.55 ms backward and 0.32 ms forward; half of it is the
+  16 x 16 block products (about 3 GMAC/s: short SIMD loops pay their set-up, alias checks and
+  remainders on every block), the rest is per-step bookkeeping (state copy, tanh, bias, the
+  version tests). fastmath on (``CWRNN_NUMBA_FASTMATH=1``) gains only about 10%, so the loops
+  are bound by overhead, not arithmetic. In (b) and (c) the block products dominate and run at
+  a third of BLAS speed: a kernel that calls ``np.dot`` for blocks with B >= 8 (SciPy as a
+  dependency) is the next step for them.
+
+Cost of a step: one O(BH) copy of the state (forward) or of the gradient (backward), plus
+:math:`k_i (D R_i + k_j)` multiply-adds per active module i and per wired source j whose state
+changed, times B. The cost follows the active work, not :math:`H^2`.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .config import JIT_OPTIONS
+
+__all__ = ["clockwork_forward_kernel", "clockwork_backward_kernel", "clock_lists", "active_lists",
+           "tanh_inplace"]
+
+
+@njit(**JIT_OPTIONS)
+def clock_lists(periods, phases, offsets, L, t0):
+    r"""The clock of one call as work lists: which modules fire at each step.
+
+    Parameters
+    ----------
+    periods, phases : (n,) int64, :math:`T_i` and :math:`\phi_i`.
+    offsets : (n + 1,) int64, module i owns hidden units ``offsets[i]:offsets[i+1]``.
+    L : int, steps in the call; t0 : int, the call's clock offset.
+
+    Returns
+    -------
+    act_ptr : (L + 1,) int64 and act_mod : (A,) int64, the modules active at step t are
+        ``act_mod[act_ptr[t]:act_ptr[t+1]]``, where module i is active iff
+        :math:`(t_0 + t - \phi_i) \bmod T_i = 0` (:func:`cwrnn_np.spec.clock`).
+    active : (L, H) bool, the clock expanded to units (the cache's ``active``).
+    """
+    n = periods.shape[0]
+    H = offsets[n]
+    # module i fires at t = first_i, first_i + T_i, ... with first_i = (phi_i - t0) mod T_i
+    first = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        first[i] = (phases[i] - t0) % periods[i]
+    act_ptr = np.zeros(L + 1, dtype=np.int64)
+    for i in range(n):
+        for t in range(first[i], L, periods[i]):
+            act_ptr[t + 1] += 1
+    for t in range(L):
+        act_ptr[t + 1] += act_ptr[t]
+    act_mod = np.empty(act_ptr[L], dtype=np.int64)
+    fill = act_ptr[:L].copy()
+    active = np.zeros((L, H), dtype=np.bool_)
+    for i in range(n):
+        for t in range(first[i], L, periods[i]):
+            act_mod[fill[t]] = i
+            fill[t] += 1
+            active[t, offsets[i]:offsets[i + 1]] = True
+    return act_ptr, act_mod, active
+
+
+@njit(**JIT_OPTIONS)
+def active_lists(active, offsets):
+    r"""The work lists of a clock given per unit: ``act_mod[act_ptr[t]:act_ptr[t+1]]`` are the
+    modules i with ``active[t, offsets[i]]`` (active (L, H) bool, e.g. a cache's)."""
+    L = active.shape[0]
+    n = offsets.shape[0] - 1
+    act_ptr = np.zeros(L + 1, dtype=np.int64)
+    count = 0
+    for t in range(L):
+        for i in range(n):
+            if active[t, offsets[i]]:
+                count += 1
+        act_ptr[t + 1] = count
+    act_mod = np.empty(count, dtype=np.int64)
+    a = 0
+    for t in range(L):
+        for i in range(n):
+            if active[t, offsets[i]]:
+                act_mod[a] = i
+                a += 1
+    return act_ptr, act_mod
+
+
+@njit(**JIT_OPTIONS)
+def tanh_inplace(v):
+    r"""``v[:] = tanh(v)`` for a 1-D contiguous float array, in a loop the compiler vectorizes.
+
+    Notes
+    -----
+    The C library's ``tanh`` is one opaque call per element (about 20 ns here), which made tanh
+    a third of the forward pass; this branch-free version runs at SIMD speed and is within
+    1.4 ulp of the exact value in float64 (NumPy's own ``np.tanh``: 1.2 ulp; both measured
+    against long double on 3e6 normal, uniform and log-uniform samples). It is S. L. Moshier's
+    Cephes ``tanh`` and ``exp``:
+
+    .. math::
+
+        \tanh z = z + z^3 \frac{P(z^2)}{Q(z^2)} \quad (|z| < 0.625), \qquad
+        \tanh z = 1 - \frac{2}{e^{2z} + 1} \quad (|z| \ge 0.625),
+
+    with :math:`e^{w} = 2^n e^{\rho}`, :math:`n = \lfloor w \log_2 e + 1/2 \rceil`,
+    :math:`\rho = w - n \ln 2` (Cody–Waite, two parts of ln 2) and :math:`e^{\rho}` a Padé
+    approximant; :math:`2^n` is built exactly from the bits of n. Both branches are computed and
+    one is selected (no branch in the loop); :math:`|z|` is clamped to 20, where
+    :math:`\tanh z` rounds to 1. float32 input is computed in float64 and rounded once.
+    """
+    for q in range(v.shape[0]):
+        x = float(v[q])
+        z = abs(x)
+        # |z| < 0.625: odd rational function of z (the clamp keeps the unused branch finite)
+        zs = min(z, 0.625)
+        zz = zs * zs
+        small = zs + zs * zz * (((-9.64399179425052238628e-1 * zz - 9.92877231001918586564e1) * zz
+                                 - 1.61468768441708447952e3)
+                                / (((zz + 1.12811678491632931402e2) * zz
+                                    + 2.23548839060100448583e3) * zz + 4.84406305325125486048e3))
+        # |z| >= 0.625: 1 - 2 / (exp(2z) + 1), exp by Cody-Waite reduction and a Pade approximant
+        w = 2.0 * min(z, 20.0)
+        nf = np.floor(1.4426950408889634073599 * w + 0.5)
+        rho = (w - nf * 6.93145751953125e-1) - nf * 1.42860682030941723212e-6
+        rr = rho * rho
+        p = rho * ((1.26177193074810590878e-4 * rr + 3.02994407707441961300e-2) * rr
+                   + 9.99999999999999999910e-1)
+        e = 1.0 + 2.0 * (p / ((((3.00198505138664455042e-6 * rr + 2.52448340349684104192e-3) * rr
+                                + 2.27265548208155028766e-1) * rr + 2.00000000000000000009e0) - p))
+        n = int(nf)                                     # 0 <= n <= 58
+        e *= ((2.0 if n & 1 else 1.0) * (4.0 if n & 2 else 1.0) * (16.0 if n & 4 else 1.0)
+              * (256.0 if n & 8 else 1.0) * (65536.0 if n & 16 else 1.0)
+              * (4294967296.0 if n & 32 else 1.0))       # 2**n, exact
+        large = 1.0 - 2.0 / (e + 1.0)
+        v[q] = np.copysign(small if z < 0.625 else large, x)
+
+
+@njit(**JIT_OPTIONS)
+def _add_block_product(out, o0, a, a0, W, w0, v0, K, N):
+    r"""``out[b, o0:o0+N] += a[b, a0:a0+K] @ W[w0:w0+K, v0:v0+N]`` for every row b.
+
+    The one matrix-product pattern of both passes. ``out`` (B, ·), ``a`` (B, ·) and ``W`` are
+    C-contiguous 2-D arrays; only the named block of W is read, row by row. Four rows of W per
+    pass over ``out`` (summed pairwise, then added) quarter the loads and stores of ``out``; the
+    innermost loop runs over contiguous memory from index 0, which Numba compiles to SIMD
+    instructions without reassociating any sum.
+    """
+    B = out.shape[0]
+    c = 0
+    while c + 4 <= K:
+        w_0 = W[w0 + c, v0:v0 + N]
+        w_1 = W[w0 + c + 1, v0:v0 + N]
+        w_2 = W[w0 + c + 2, v0:v0 + N]
+        w_3 = W[w0 + c + 3, v0:v0 + N]
+        for b in range(B):
+            o = out[b, o0:o0 + N]
+            a_0 = a[b, a0 + c]
+            a_1 = a[b, a0 + c + 1]
+            a_2 = a[b, a0 + c + 2]
+            a_3 = a[b, a0 + c + 3]
+            for q in range(N):
+                o[q] += (a_0 * w_0[q] + a_1 * w_1[q]) + (a_2 * w_2[q] + a_3 * w_3[q])
+        c += 4
+    while c < K:
+        w_0 = W[w0 + c, v0:v0 + N]
+        for b in range(B):
+            o = out[b, o0:o0 + N]
+            a_0 = a[b, a0 + c]
+            for q in range(N):
+                o[q] += a_0 * w_0[q]
+        c += 1
+
+
+@njit(**JIT_OPTIONS)
+def _add_outer_products(G, g0, gc, a, a0, K, P, p0, N):
+    r"""``G[g0+u, gc:gc+N] += sum_b a[b, a0+u] * P[b, p0:p0+N]`` for u in ``0..K-1``.
+
+    A block of a weight gradient, :math:`\bar W \mathrel{+}= \bar a^\top P`. ``G``, ``a`` (B, ·)
+    and ``P`` (B, ·) are C-contiguous; four batch rows per pass over a row of G, as in
+    :func:`_add_block_product`.
+    """
+    B = a.shape[0]
+    for u in range(K):
+        g = G[g0 + u, gc:gc + N]
+        b = 0
+        while b + 4 <= B:
+            a_0 = a[b, a0 + u]
+            a_1 = a[b + 1, a0 + u]
+            a_2 = a[b + 2, a0 + u]
+            a_3 = a[b + 3, a0 + u]
+            p_0 = P[b, p0:p0 + N]
+            p_1 = P[b + 1, p0:p0 + N]
+            p_2 = P[b + 2, p0:p0 + N]
+            p_3 = P[b + 3, p0:p0 + N]
+            for q in range(N):
+                g[q] += (a_0 * p_0[q] + a_1 * p_1[q]) + (a_2 * p_2[q] + a_3 * p_3[q])
+            b += 4
+        while b < B:
+            a_0 = a[b, a0 + u]
+            p_0 = P[b, p0:p0 + N]
+            for q in range(N):
+                g[q] += a_0 * p_0[q]
+            b += 1
+
+
+@njit(**JIT_OPTIONS)
+def _add_block_dots(out, o0, a, a0, WT, v0, w0, K, N):
+    r"""``out[b, o0:o0+N] += a[b, a0:a0+K] @ WT[v0:v0+N, w0:w0+K].T`` for every row b.
+
+    The same product as :func:`_add_block_product` with the block of W stored transposed, as N
+    dot products of length K over contiguous memory. For a narrow output (N < 8, e.g. the input
+    gradient when D is small) this beats the row-by-row form, whose innermost loop would run N
+    times only. Four partial sums per dot product break the chain of dependent additions.
+    """
+    B = out.shape[0]
+    zero = out.dtype.type(0.0)
+    for b in range(B):
+        a_b = a[b, a0:a0 + K]
+        for o in range(N):
+            w = WT[v0 + o, w0:w0 + K]
+            s0 = zero
+            s1 = zero
+            s2 = zero
+            s3 = zero
+            c = 0
+            while c + 4 <= K:
+                s0 += a_b[c] * w[c]
+                s1 += a_b[c + 1] * w[c + 1]
+                s2 += a_b[c + 2] * w[c + 2]
+                s3 += a_b[c + 3] * w[c + 3]
+                c += 4
+            while c < K:
+                s0 += a_b[c] * w[c]
+                c += 1
+            out[b, o0 + o] += (s0 + s1) + (s2 + s3)
+
+
+@njit(**JIT_OPTIONS)
+def clockwork_forward_kernel(x, h_init, r, reset, W_HT, W_IT, b_H, W_O, W_OT, b_O, offsets,
+                             routed, pair_ptr, pair_src, pair_col, act_ptr, act_mod):
+    r"""States and outputs of one sequence (chunk): equations M2–M4 and M6, one call for all L.
+
+    Parameters
+    ----------
+    x : (L, B, D) inputs.
+    h_init : (B, H) the carried-in state :math:`h_{-1}`.
+    r : (H,) the reset state (M5).
+    reset : (L,) bool, ``reset[t]``: the state entering step t is replaced by r (M2).
+    W_HT : (H, H) the recurrent weights transposed, :math:`W_H^\top` (C-contiguous, so the
+        units of a module are contiguous in a row). Only wired blocks are read, so structurally
+        masked entries need not be zero: M1 holds by construction.
+    W_IT : (D, H) the input weights transposed, :math:`W_I^\top`; only routed columns are read.
+    b_H : (H,) hidden bias.
+    W_O : (O, H) output weights, and W_OT : (H, O) the same transposed (read when O >= 8).
+    b_O : (O,) output bias.
+    offsets, routed, pair_ptr, pair_src, pair_col, act_ptr, act_mod : the work lists (module
+        docstring).
+
+    Returns
+    -------
+    h : (L, B, H) the states :math:`h_t`.
+    y : (L, B, O) the outputs :math:`y_t = W_O h_t + b_O` (M6), step by step, so that a step's
+        output does not depend on where the call starts (chunked runs equal whole runs bitwise).
+
+    Notes
+    -----
+    For each step t and each module :math:`i` active at t (and only those):
+
+    .. math::
+
+        a_t[i] = b_H[i] + R_i W_I[i, :] x_t + \sum_{j : C_{ij} = 1} Z_{ij}, \qquad
+        Z_{ij} = W_H[i, j]\, \tilde h_{t-1}[j], \qquad h_t[i] = \tanh(a_t[i]),
+
+    where :math:`W_H[i, j]` is the :math:`k_i \times k_j` block and :math:`Z_{ij}` is recomputed
+    only when :math:`\tilde h[j]` changed since it was last computed. Every other module's state
+    is copied unchanged (held bitwise).
+    """
+    L, B, D = x.shape
+    H = h_init.shape[1]
+    n = offsets.shape[0] - 1
+    n_pairs = pair_src.shape[0]
+    dtype = h_init.dtype
+    O = W_O.shape[0]
+    h = np.empty((L, B, H), dtype=dtype)              # (L, B, H)
+    y = np.empty((L, B, O), dtype=dtype)              # (L, B, O)
+    h_r = np.empty((B, H), dtype=dtype)               # (B, H) r for every sequence
+    for b in range(B):
+        h_r[b, :] = r
+    Z = np.empty((B, pair_col[n_pairs]), dtype=dtype)  # (B, Z) block products W_H[i, j] h[j]
+    Z_version = np.full(n_pairs, -1, dtype=np.int64)  # the version of h[j] each Z_ij is of
+    version = np.zeros(n, dtype=np.int64)             # version of each module's entering state
+    clock = 1                                          # next unused version number
+    for t in range(L):
+        # (M2) the state entering step t: r after a reset, else h_{t-1} (h_init at t = 0)
+        if reset[t]:
+            h_prev = h_r
+            version[:] = clock                         # every module's state is now r
+            clock += 1
+        elif t == 0:
+            h_prev = h_init
+        else:
+            h_prev = h[t - 1]
+        h_t = h[t]                                     # (B, H) view
+        # (M4) inactive modules: state passes through unchanged; active ones are overwritten
+        h_t[:, :] = h_prev
+        for a in range(act_ptr[t], act_ptr[t + 1]):
+            i = act_mod[a]
+            r0 = offsets[i]
+            k_i = offsets[i + 1] - r0
+            # (M3) bias
+            for b in range(B):
+                h_t[b, r0:r0 + k_i] = b_H[r0:r0 + k_i]
+            # (M3) input block of W_I, routed modules only (M1: the others are zero)
+            if routed[i]:
+                _add_block_product(h_t, r0, x[t], 0, W_IT, 0, r0, D, k_i)
+            # (M3) recurrent blocks W_H[i, j], wired sources j only (M1)
+            for p in range(pair_ptr[i], pair_ptr[i + 1]):
+                j = pair_src[p]
+                z0 = pair_col[p]
+                if Z_version[p] != version[j]:
+                    # h[j] changed since Z_ij was computed: multiply again
+                    c0 = offsets[j]
+                    Z[:, z0:z0 + k_i] = 0
+                    _add_block_product(Z, z0, h_prev, c0, W_HT, c0, r0, offsets[j + 1] - c0,
+                                       k_i)
+                    Z_version[p] = version[j]
+                for b in range(B):
+                    a_i = h_t[b, r0:r0 + k_i]
+                    z = Z[b, z0:z0 + k_i]
+                    for q in range(k_i):
+                        a_i[q] += z[q]
+            # (M4) active modules: tanh
+            for b in range(B):
+                tanh_inplace(h_t[b, r0:r0 + k_i])
+        # the modules that fired hold new states from now on
+        for a in range(act_ptr[t], act_ptr[t + 1]):
+            version[act_mod[a]] = clock
+        clock += 1
+        # (M6) output layer: every module feeds y_t
+        y_t = y[t]                                     # (B, O) view
+        for b in range(B):
+            y_t[b, :] = b_O
+        if O < 8:
+            _add_block_dots(y_t, 0, h_t, 0, W_O, 0, 0, H, O)
+        else:
+            _add_block_product(y_t, 0, h_t, 0, W_OT, 0, 0, H, O)
+    return h, y
+
+
+@njit(**JIT_OPTIONS)
+def _flush(p, i, j, S, h_value, grad, dW_H, W_H, offsets, pair_col):
+    r"""Apply the deferred gradient of wired pair p = (i, j) for one version of :math:`\tilde h[j]`.
+
+    ``S[:, pair block]`` (B, k_i) holds :math:`\sum_t \bar a_t[i]` over the steps that read this
+    version, whose value is ``h_value[:, j block]``: then :math:`W_H[i, j]^\top` applied to that
+    sum is the gradient those steps sent to :math:`\tilde h[j]` (B4, second term), added into
+    ``grad``, and its outer product with the value is their part of :math:`\bar W_H[i, j]`
+    (B6). S is cleared for the next version.
+    """
+    r0 = offsets[i]
+    k_i = offsets[i + 1] - r0
+    c0 = offsets[j]
+    k_j = offsets[j + 1] - c0
+    z0 = pair_col[p]
+    B = S.shape[0]
+    if B >= 4:
+        # gradient to the entering state through W_H[i, j] (B4, second term)
+        _add_block_product(grad, c0, S, z0, W_H, r0, c0, k_i, k_j)
+        # recurrent weight gradient, wired blocks only (B6)
+        _add_outer_products(dW_H, r0, c0, S, z0, k_i, h_value, c0, k_j)
+    else:
+        # the same two updates in one pass over the block (fewer loop overheads for small B)
+        for u in range(k_i):
+            w = W_H[r0 + u, c0:c0 + k_j]
+            dw = dW_H[r0 + u, c0:c0 + k_j]
+            for b in range(B):
+                g = S[b, z0 + u]
+                d = grad[b, c0:c0 + k_j]
+                v = h_value[b, c0:c0 + k_j]
+                for q in range(k_j):
+                    d[q] += g * w[q]           # (B4, second term)
+                    dw[q] += g * v[q]          # (B6)
+    S[:, z0:z0 + k_i] = 0
+
+
+@njit(**JIT_OPTIONS)
+def clockwork_backward_kernel(x, h_init, r, h, reset, W_H, W_I, W_IT, dy, W_O, dh_out, dh_last,
+                              offsets,
+                              routed, pair_ptr, pair_src, pair_dst, pair_col, src_pair_ptr,
+                              src_pair, act_ptr, act_mod):
+    r"""BPTT through :func:`clockwork_forward_kernel`: equations B2–B8, one call for all L steps.
+
+    Parameters
+    ----------
+    x : (L, B, D) inputs.
+    h_init : (B, H) the carried-in state used by the forward pass.
+    r : (H,) the reset state.
+    h : (L, B, H) the states from the forward pass.
+    reset : (L,) bool reset flags.
+    W_H : (H, H) recurrent weights (C-contiguous; only wired blocks are read).
+    W_I : (H, D) input weights (only routed rows are read).
+    W_IT : (D, H) the same transposed, :math:`W_I^\top` (read instead of W_I when D < 8).
+    dy : (L, B, O) upstream gradient :math:`\bar y_t`.
+    W_O : (O, H) output weights.
+    dh_out : (L, B, H) the output layer's gradient on the states, :math:`W_O^\top \bar y_t`
+        (B2), precomputed by the caller with one BLAS product when O is large; or an empty
+        (0, B, H) array, and the kernel computes it step by step (cheaper for small O: no
+        (L, B, H) temporary).
+    dh_last : (B, H) extra upstream gradient on :math:`h_{L-1}` (zeros if none).
+    offsets, routed, pair_ptr, pair_src, pair_dst, pair_col, src_pair_ptr, src_pair, act_ptr,
+    act_mod : the work lists (module docstring).
+
+    Returns
+    -------
+    dW_H : (H, H) gradient of W_H; blocks with :math:`C_{ij} = 0` exactly zero (B9).
+    dW_IT : (D, H) gradient of W_I, transposed; columns of unrouted modules exactly zero (B9).
+    db_H : (H,) gradient of b_H.
+    dx : (L, B, D) gradient of the inputs.
+    dh_init : (B, H) gradient reaching :math:`h_{-1}` (zero if step 0 is a reset).
+    dr : (H,) gradient reaching the reset state r through the resets (B10 adds the rest).
+
+    Notes
+    -----
+    With :math:`\delta_t` the total gradient on :math:`h_t` and :math:`\epsilon_t` the part that
+    reaches :math:`h_{t-1}` from step t:
+
+    .. math::
+
+        \delta_t &= W_O^\top \bar y_t + \epsilon_{t+1}                                && (B2) \\
+        \bar a_t[i] &= \delta_t[i] \odot (1 - h_t[i]^2) \quad (i \text{ active})       && (B3) \\
+        \bar{\tilde h}_{t-1}[j] &= [j \text{ inactive}]\, \delta_t[j]
+            + \sum_{i \text{ active}, C_{ij}} W_H[i, j]^\top \bar a_t[i]              && (B4) \\
+        \epsilon_t &= 0 \text{ if } s_t \text{ else } \bar{\tilde h}_{t-1}              && (B5)
+
+    and, for active i only, :math:`\bar W_H[i, j] \mathrel{+}= \bar a_t[i]^\top \tilde h_{t-1}[j]`
+    (B6), :math:`\bar W_I[i] \mathrel{+}= \bar a_t[i]^\top x_t` and
+    :math:`\bar x_t \mathrel{+}= \bar a_t[i] W_I[i]` (B7, routed i), :math:`\bar b_H[i]
+    \mathrel{+}= \sum_b \bar a_t[i]` (B8). The sums over t in B4 and B6 are grouped by version of
+    :math:`\tilde h[j]` (see :func:`_flush`): a version's gradient is complete before anything
+    reads it, i.e. before the step that computed it (B3), a reset (B5) or the end (h_init).
+    """
+    L, B, D = x.shape
+    H = h_init.shape[1]
+    O = W_O.shape[0]
+    n_pairs = pair_src.shape[0]
+    dtype = h_init.dtype
+    one = dtype.type(1.0)
+    dW_H = np.zeros((H, H), dtype=dtype)                 # (H, H)
+    dW_IT = np.zeros((D, H), dtype=dtype)                # (D, H) transposed: rows contiguous
+    db_H = np.zeros(H, dtype=dtype)                      # (H,)
+    dx = np.zeros((L, B, D), dtype=dtype)                # (L, B, D)
+    dr = np.zeros(H, dtype=dtype)                        # (H,)
+    h_r = np.empty((B, H), dtype=dtype)                  # (B, H) r for every sequence
+    for b in range(B):
+        h_r[b, :] = r
+    eps = dh_last.copy()                                 # (B, H) epsilon_{t+1}
+    dh_prev = np.empty((B, H), dtype=dtype)              # (B, H)
+    da = np.empty((B, H), dtype=dtype)                   # (B, H) rows of active modules only
+    S = np.zeros((B, pair_col[n_pairs]), dtype=dtype)    # (B, Z) deferred sums of da per pair
+    pending = np.zeros(n_pairs, dtype=np.bool_)          # S of pair p is not all zero
+    for t in range(L - 1, -1, -1):
+        if reset[t]:
+            h_prev = h_r
+        elif t == 0:
+            h_prev = h_init
+        else:
+            h_prev = h[t - 1]
+        h_t = h[t]                                       # (B, H) view
+        # total gradient on h_t: from y_t and from step t+1 (B2); kept in dh_prev, where it is
+        # already the pass-through of the inactive modules (B4, first term)
+        if dh_out.shape[0] == L:
+            for b in range(B):
+                d = dh_prev[b]
+                d_out = dh_out[t, b]
+                e = eps[b]
+                for u in range(H):
+                    d[u] = d_out[u] + e[u]
+        else:
+            dh_prev[:, :] = eps
+            _add_block_product(dh_prev, 0, dy[t], 0, W_O, 0, 0, O, H)
+        for a in range(act_ptr[t], act_ptr[t + 1]):
+            j = act_mod[a]
+            # h_t[j] is a new version: complete the gradient the later steps sent it (B4, B6)
+            for s in range(src_pair_ptr[j], src_pair_ptr[j + 1]):
+                p = src_pair[s]
+                if pending[p]:
+                    _flush(p, pair_dst[p], j, S, h_t, dh_prev, dW_H, W_H, offsets,
+                           pair_col)
+                    pending[p] = False
+        for a in range(act_ptr[t], act_ptr[t + 1]):
+            i = act_mod[a]
+            r0 = offsets[i]
+            k_i = offsets[i + 1] - r0
+            for b in range(B):
+                d = dh_prev[b, r0:r0 + k_i]
+                g = da[b, r0:r0 + k_i]
+                h_i = h_t[b, r0:r0 + k_i]
+                for q in range(k_i):
+                    # backprop through tanh, active modules only (B3)
+                    g[q] = d[q] * (one - h_i[q] * h_i[q])
+                    # an active module's old state does not pass through (B4, first term)
+                    d[q] = 0
+        for a in range(act_ptr[t], act_ptr[t + 1]):
+            i = act_mod[a]
+            r0 = offsets[i]
+            k_i = offsets[i + 1] - r0
+            # gradient to the entering state through W_H[i, j] and the weight gradient (B4, B6):
+            # deferred, summed per version of h[j]
+            for p in range(pair_ptr[i], pair_ptr[i + 1]):
+                z0 = pair_col[p]
+                for b in range(B):
+                    acc = S[b, z0:z0 + k_i]
+                    g = da[b, r0:r0 + k_i]
+                    for q in range(k_i):
+                        acc[q] += g[q]
+                pending[p] = True
+            if routed[i]:
+                # input weight and input gradients, routed modules only (B7)
+                _add_outer_products(dW_IT, 0, r0, x[t], 0, D, da, r0, k_i)
+                if D < 8:
+                    _add_block_dots(dx[t], 0, da, r0, W_IT, 0, r0, k_i, D)
+                else:
+                    _add_block_product(dx[t], 0, da, r0, W_I, r0, 0, k_i, D)
+            # bias gradient (B8)
+            for b in range(B):
+                g = da[b, r0:r0 + k_i]
+                db = db_H[r0:r0 + k_i]
+                for q in range(k_i):
+                    db[q] += g[q]
+        if reset[t]:
+            # the state entering step t was r: every pending version is r's (B4, B6)
+            for p in range(n_pairs):
+                if pending[p]:
+                    _flush(p, pair_dst[p], pair_src[p], S, h_r, dh_prev, dW_H,
+                           W_H, offsets, pair_col)
+                    pending[p] = False
+            # a reset cuts the path to h_{t-1}; the replaced state was r (B5)
+            for b in range(B):
+                d = dh_prev[b]
+                for u in range(H):
+                    dr[u] += d[u]
+            eps[:, :] = 0
+        else:
+            eps, dh_prev = dh_prev, eps
+    # what is still pending read h_init (B4, B6)
+    for p in range(n_pairs):
+        if pending[p]:
+            _flush(p, pair_dst[p], pair_src[p], S, h_init, eps, dW_H, W_H,
+                   offsets, pair_col)
+    return dW_H, dW_IT, db_H, dx, eps, dr

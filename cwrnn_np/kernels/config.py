@@ -1,0 +1,69 @@
+r"""Every Numba compile option of the package, in one place.
+
+The kernels in :mod:`cwrnn_np.kernels` are compiled once, at import, with
+``numba.njit(**JIT_OPTIONS)``; nothing else in the package passes options to Numba. Change a
+default here (or set the matching environment variable before the first import) and every kernel
+follows.
+
+Environment overrides (read once, at import): ``CWRNN_NUMBA_CACHE``, ``CWRNN_NUMBA_FASTMATH``,
+``CWRNN_NUMBA_BOUNDSCHECK``, ``CWRNN_NUMBA_NOGIL`` (``0``/``1``) and ``CWRNN_NUMBA_ERROR_MODEL``
+(``numpy``/``python``). Numba's own ``NUMBA_DISABLE_JIT=1`` runs the kernels as plain Python
+(the test suite does so once, so coverage sees the kernel source); ``NUMBA_CACHE_DIR`` moves the
+on-disk cache.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+__all__ = ["NumbaConfig", "CONFIG", "JIT_OPTIONS"]
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    if value not in ("0", "1"):
+        raise ValueError(f"environment variable {name} must be 0 or 1, got {value!r}")
+    return value == "1"
+
+
+@dataclasses.dataclass(frozen=True)
+class NumbaConfig:
+    """Compile options shared by every kernel (passed to ``numba.njit``)."""
+
+    # Keep the compiled machine code on disk (next to the source, or in NUMBA_CACHE_DIR), so a
+    # fresh process loads the kernels instead of compiling them again. A convenience only: the
+    # tests never depend on it.
+    cache: bool = True
+    # IEEE arithmetic: no reassociation, no FMA contraction, NaN/inf honoured. Finite-difference
+    # audits (cwrnn_np.gradcheck) and the 1e-12 agreement with the NumPy reference rely on it.
+    fastmath: bool = False
+    # Bounds-checked indexing: a debugging aid (IndexError instead of reading past an array);
+    # it slows every array access and blocks SIMD code, so off by default.
+    boundscheck: bool = False
+    # Release the GIL inside kernels, so callers may run several sequences in threads.
+    nogil: bool = True
+    # "numpy": no ZeroDivisionError checks (the kernels never divide); "python" adds them.
+    error_model: str = "numpy"
+
+    def __post_init__(self):
+        if self.error_model not in ("numpy", "python"):
+            raise ValueError(f"error_model must be 'numpy' or 'python', got {self.error_model!r}")
+
+    def jit_options(self) -> dict:
+        """The keyword arguments for ``numba.njit``."""
+        return dataclasses.asdict(self)
+
+
+#: The configuration in force (defaults, then environment overrides).
+CONFIG = NumbaConfig(
+    cache=_env_flag("CWRNN_NUMBA_CACHE", True),
+    fastmath=_env_flag("CWRNN_NUMBA_FASTMATH", False),
+    boundscheck=_env_flag("CWRNN_NUMBA_BOUNDSCHECK", False),
+    nogil=_env_flag("CWRNN_NUMBA_NOGIL", True),
+    error_model=os.environ.get("CWRNN_NUMBA_ERROR_MODEL", "numpy") or "numpy",
+)
+
+#: ``numba.njit(**JIT_OPTIONS)`` compiles every kernel of the package.
+JIT_OPTIONS = CONFIG.jit_options()
