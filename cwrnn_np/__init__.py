@@ -15,7 +15,7 @@ Quick start::
 from . import masks, plotting, schedules
 from .gradcheck import GradcheckReport, gradcheck
 from .losses import mse, softmax_cross_entropy, softmax_cross_entropy_last
-from .model import BACKENDS, backward, forward
+from .model import BACKENDS, DEFAULT_BACKEND, backward, forward
 from .params import init_params, validate_params
 from .reference import ForwardCache
 from .spec import (ClockworkSpec, UnreachableModuleWarning, clock, odd_even, round_robin,
@@ -25,6 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ClockworkSpec", "UnreachableModuleWarning", "ForwardCache", "GradcheckReport", "BACKENDS",
+    "DEFAULT_BACKEND",
     "init_params", "validate_params", "forward", "backward", "gradcheck", "clock",
     "mse", "softmax_cross_entropy", "softmax_cross_entropy_last",
     "srn_spec", "split_phases", "odd_even", "round_robin", "masks", "plotting", "schedules",

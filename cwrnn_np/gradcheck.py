@@ -46,7 +46,7 @@ import dataclasses
 
 import numpy as np
 
-from .model import backward, forward
+from .model import DEFAULT_BACKEND, backward, forward
 from .spec import ClockworkSpec
 
 __all__ = ["gradcheck", "GradcheckReport", "relative_error"]
@@ -118,7 +118,7 @@ def _stencil(f, eps):
 
 
 def gradcheck(params: dict, spec: ClockworkSpec, x: np.ndarray, *, h_init=None, t0: int = 0,
-              resets=None, backend: str = "numpy", rng=None, mode: str = "both",
+              resets=None, backend: str = DEFAULT_BACKEND, rng=None, mode: str = "both",
               eps: float = 1e-3, floor=None, n_directions: int = 3,
               max_entries: int | None = None) -> GradcheckReport:
     r"""Compare :func:`cwrnn_np.backward` with finite differences of :func:`cwrnn_np.forward`.

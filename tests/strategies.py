@@ -8,6 +8,7 @@ accurate; upstream gradients are standard normal, never all ones.
 from __future__ import annotations
 
 import dataclasses
+import os
 import warnings
 
 import numpy as np
@@ -16,6 +17,15 @@ from hypothesis import strategies as st
 import cwrnn_np as cw
 
 PERIODS = [1, 2, 3, 4, 5, 7, 8]
+
+#: Multiplies every test's example count: ``CWRNN_TEST_SCALE=0.05`` for the pure-Python
+#: (``NUMBA_DISABLE_JIT=1``) run of the kernels, larger values for a longer audit.
+SCALE = float(os.environ.get("CWRNN_TEST_SCALE", "1"))
+
+
+def examples(n: int) -> int:
+    """The example count for a test written for ``n`` examples, scaled by ``SCALE`` (min 3)."""
+    return max(3, int(round(n * SCALE)))
 
 
 @st.composite

@@ -9,12 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cwrnn_np as cw
-from strategies import problems, random_params, specs
+from strategies import examples, problems, random_params, specs
 
 TOL = 1e-6
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(problem=problems())
 def test_gradcheck_on_drawn_specs(backend, problem):
     """Element-wise and random-direction checks on every parameter, x and h_init."""
@@ -25,7 +25,7 @@ def test_gradcheck_on_drawn_specs(backend, problem):
     assert report.passed(TOL), f"{problem.spec}\n{report}"
 
 
-@settings(max_examples=50)
+@settings(max_examples=examples(50))
 @given(problem=problems(spec_strategy=specs(learn_h0=True), with_h_init=False))
 def test_gradcheck_learned_h0_through_resets(backend, problem):
     """h_0 is both the initial state and the reset state: both paths carry its gradient."""
@@ -136,7 +136,7 @@ def _numeric_dy(loss_fn, y, h=1e-6):
     return g
 
 
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 @given(L=st.integers(1, 5), B=st.integers(1, 3), O=st.integers(1, 4),
        seed=st.integers(0, 2**32 - 1), masked=st.booleans())
 def test_loss_gradients_match_finite_differences(L, B, O, seed, masked):
@@ -181,7 +181,7 @@ def test_last_step_loss_reads_only_the_last_valid_step():
     assert cw.softmax_cross_entropy_last(y2, np.array([0, 1, 2]), lengths)[0] == loss
 
 
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 @given(problem=problems())
 def test_float32_matches_float64(backend, problem):
     """float32 runs end to end in float32 and agrees with float64 to float32 precision."""

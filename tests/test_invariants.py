@@ -8,7 +8,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import cwrnn_np as cw
-from strategies import problems, random_params, specs
+from strategies import examples, problems, random_params, specs
 
 
 def _state_entering(cache, t):
@@ -19,7 +19,7 @@ def _state_entering(cache, t):
     return cache.h_init if t == 0 else cache.h[t - 1]
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(problem=problems())
 def test_inactive_modules_hold_their_state_bitwise(backend, problem):
     spec = problem.spec
@@ -34,7 +34,7 @@ def test_inactive_modules_hold_their_state_bitwise(backend, problem):
         assert np.all(np.abs(cache.h[t][:, active[t]]) < 1)
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(problem=problems(), data=st.data())
 def test_masked_weights_get_zero_gradient_and_cannot_change_y(backend, problem, data):
     spec = problem.spec
@@ -57,7 +57,7 @@ def test_masked_weights_get_zero_gradient_and_cannot_change_y(backend, problem, 
         assert np.array_equal(grads[name], grads2[name]), name
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(problem=problems(spec_strategy=specs(connectivity="clockwork")), data=st.data())
 def test_clockwork_wiring_fast_state_never_reaches_slower_modules(backend, problem, data):
     """Paper wiring: a module reads only modules at least as slow, so a perturbation of a faster
@@ -98,7 +98,7 @@ def test_full_duplex_fast_state_reaches_slow_modules(backend):
             assert np.array_equal(c2.h[1, :, 3:], c2.h[0, :, 3:])
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(problem=problems(), data=st.data())
 def test_outputs_do_not_depend_on_future_inputs(backend, problem, data):
     L = len(problem.x)
@@ -117,7 +117,7 @@ def test_outputs_do_not_depend_on_future_inputs(backend, problem, data):
     assert np.all(grads["x"][t + 1:] == 0)
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(problem=problems(max_len=16), data=st.data())
 def test_chunked_run_equals_whole_run(backend, problem, data):
     """Two calls with carried state and t0 give the outputs and gradients of one call."""

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import cwrnn_np as cw
 from cwrnn_np import schedules
-from strategies import specs
+from strategies import examples, specs
 
 
 def test_schedules():
@@ -67,7 +67,7 @@ def test_input_routing_presets_and_unit_masks():
     assert np.all(params["W_I"][:2] == 0) and np.all(params["W_I"][2:] != 0)
 
 
-@settings(max_examples=50)
+@settings(max_examples=examples(50))
 @given(spec=specs(), seed=st.integers(0, 2**32 - 1), dtype=st.sampled_from([np.float32, np.float64]))
 def test_init_params_shapes_dtypes_and_structural_zeros(spec, seed, dtype):
     params = cw.init_params(spec, np.random.default_rng(seed), dtype=dtype)
