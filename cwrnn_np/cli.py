@@ -1,0 +1,279 @@
+"""The ``cwrnn`` command line (also ``python -m cwrnn_np``).
+
+Subcommands::
+
+    cwrnn train TASK [--config FILE.toml] [--set key=value ...] [--resume RUN] [--until STEP]
+    cwrnn evaluate RUN
+    cwrnn sample RUN [--length N] [--temperature T] [--seed S]
+    cwrnn gradcheck [--backend numpy|numba|all] [--seed S]
+    cwrnn bench [benchmark options]
+    cwrnn list
+
+Every bad input (unknown task, bad key or value, missing file, unwritable folder, corrupt
+checkpoint) ends with a one-line ``cwrnn: error: ...`` on stderr and exit status 2; a training
+divergence ends with exit status 1 and keeps the last good checkpoint. See ``docs/usage.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["main"]
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+def _fmt_metrics(metrics: dict) -> str:
+    return ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()
+                     if isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def cmd_train(args) -> int:
+    from .config import apply_overrides, load_config
+    from .tasks import task_defaults
+    from .train import load_run, train
+
+    if args.resume:
+        cfg, _, _, meta = load_run(args.resume)
+        apply_overrides(cfg, args.set)
+        if args.task != cfg.task:
+            raise CLIError(f"--resume {args.resume} is a {cfg.task!r} run, not {args.task!r}")
+        print(f"resuming {args.resume} at step {meta['step']}", file=sys.stderr)
+    else:
+        cfg = task_defaults(args.task)
+        if args.config:
+            cfg = load_config(args.config, cfg)
+            if cfg.task != args.task:
+                raise CLIError(f"{args.config} sets task = {cfg.task!r}, but the command line "
+                               f"says {args.task!r}")
+        apply_overrides(cfg, args.set)
+    if args.runs_dir:
+        cfg.train.runs_dir = args.runs_dir
+    if args.no_progress:
+        cfg.train.progress = False
+    result = train(cfg, resume=args.resume, until=args.until,
+                   log=lambda m: print(m, file=sys.stderr))
+    for split, metrics in result.final.items():
+        print(f"{split}: {_fmt_metrics(metrics)}", file=sys.stderr)
+    print(result.run_dir)
+    return 0
+
+
+def _load(run):
+    from .tasks import make_task
+    from .train import load_run
+
+    cfg, spec, params, meta = load_run(run)
+    cfg.train.progress = False
+    return cfg, spec, params, meta, make_task(cfg)
+
+
+def cmd_evaluate(args) -> int:
+    from .model import forward
+
+    cfg, spec, params, meta, task = _load(args.run)
+    out = {"run": str(args.run), "step": meta["step"]}
+    for split in ("valid", "test"):
+        m = task.evaluate(lambda x, h, t0: forward(params, spec, x, h_init=h, t0=t0,
+                                                   backend=cfg.model.backend), split)
+        out[split] = {k: float(v) for k, v in m.items() if np.ndim(v) == 0}
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from .model import forward
+
+    cfg, spec, params, meta, task = _load(args.run)
+    run_dir = Path(args.run)
+    if cfg.task == "generation":
+        L = args.length or task.batch.x.shape[0]
+        y, _ = forward(params, spec, np.zeros((L, 1, 0), params["W_H"].dtype),
+                       backend=cfg.model.backend)
+        wave = y[:, 0, 0]
+        np.save(run_dir / "sample.npy", wave)
+        import matplotlib
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(8, 3))
+        target = task.batch.target[:, 0, 0]
+        ax.plot(target, color="0.3", lw=1.5, label="target (training clip)")
+        ax.plot(wave, color="tab:red", lw=1, label=f"generated, {L} steps")
+        ax.axvline(len(target) - 0.5, color="0.6", ls=":")
+        ax.legend(loc="upper right")
+        ax.set_xlabel("step t")
+        fig.tight_layout()
+        fig.savefig(run_dir / "sample.png", dpi=100)
+        plt.close(fig)
+        print(run_dir / "sample.png")
+        return 0
+    if cfg.task == "text":
+        rng = np.random.default_rng(args.seed)
+        V = task.vocab.size
+        L = args.length or 400
+        prime = task.vocab.decode(task.splits["valid"][:1])
+        idx = int(task.vocab.encode(prime)[0])
+        h, out = None, [prime]
+        for t in range(L):
+            x = np.zeros((1, 1, V), params["W_H"].dtype)
+            x[0, 0, idx] = 1
+            y, cache = forward(params, spec, x, h_init=h, t0=t, backend=cfg.model.backend)
+            z = y[0, 0] / max(args.temperature, 1e-6)
+            p = np.exp(z - z.max())
+            idx = int(rng.choice(V, p=p / p.sum()))
+            out.append(task.vocab.decode(np.array([idx])))
+            h = cache.h_last
+        print("".join(out))
+        return 0
+    raise CLIError(f"sample supports the generation and text tasks, not {cfg.task!r}")
+
+
+def cmd_gradcheck(args) -> int:
+    import warnings
+
+    import cwrnn_np as cw
+
+    backends = sorted(cw.BACKENDS) if args.backend == "all" else [args.backend]
+    for b in backends:
+        if b not in cw.BACKENDS:
+            raise CLIError(f"--backend must be one of {sorted(cw.BACKENDS)} or all, got {b!r}")
+    variants = [(preset, dict()) for preset in cw.masks.CONNECTIVITY_PRESETS]
+    variants += [
+        ("clockwork + phases, t0=3", dict(phases=[0, 1, 2], t0=3)),
+        ("full + input to fastest", dict(connectivity="full", input_modules="fastest")),
+        ("clockwork + resets + learned h0", dict(learn_h0=True, resets=[4, 9])),
+        ("symmetric [1,3,5,3,1]", dict(periods=[1, 3, 5, 3, 1], sizes=[2, 2, 2, 2, 2],
+                                       connectivity="upper-triangular")),
+        ("odd-even", dict(odd_even=True)),
+        ("srn", dict(srn=True)),
+        ("clockwork + h_init", dict(h_init=True)),
+    ]
+    print(f"{'variant':<34s} {'backend':<7s} {'max rel. error':>15s}  worst entry")
+    ok = True
+    rng = np.random.default_rng(args.seed)
+    for name, v in variants:
+        if isinstance(name, str) and name in cw.masks.CONNECTIVITY_PRESETS and not v:
+            v = dict(connectivity=name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", cw.UnreachableModuleWarning)
+            if v.get("srn"):
+                spec = cw.srn_spec(2, 5, 2)
+            else:
+                spec = cw.ClockworkSpec(2, 2, v.get("sizes", [2, 3, 2]),
+                                        v.get("periods", [1, 3, 5]), v.get("phases"),
+                                        v.get("connectivity", "clockwork"),
+                                        v.get("input_modules", "all"), v.get("learn_h0", False))
+                if v.get("odd_even"):
+                    spec = cw.odd_even(spec)
+        params = cw.init_params(spec, rng)
+        params["b_H"] = 0.3 * rng.standard_normal(spec.hidden_size)
+        if spec.learn_h0:
+            params["h_0"] = 0.5 * rng.standard_normal(spec.hidden_size)
+        x = rng.standard_normal((13, 2, 2))
+        h_init = 0.5 * rng.standard_normal((2, spec.hidden_size)) if v.get("h_init") else None
+        for b in backends:
+            rep = cw.gradcheck(params, spec, x, h_init=h_init, t0=v.get("t0", 0),
+                               resets=v.get("resets"), backend=b,
+                               rng=np.random.default_rng(args.seed))
+            passed = rep.passed(1e-6)
+            ok &= passed
+            wname, widx, _, _ = rep.worst
+            print(f"{name:<34s} {b:<7s} {rep.max_rel_error:15.3e}  {wname}{list(widx)}"
+                  f"{'' if passed else '  FAIL'}")
+    print("all gradients agree with finite differences (tolerance 1e-6)" if ok
+          else "SOME GRADIENT CHECKS FAILED")
+    return 0 if ok else 1
+
+
+def cmd_bench(args, rest) -> int:
+    from .bench import main as bench_main
+    bench_main(rest)
+    return 0
+
+
+def cmd_list(args) -> int:
+    from . import masks
+    from .optim import OPTIMIZERS
+    from .tasks import TASKS
+
+    print("tasks (cwrnn train TASK):")
+    for name, t in TASKS.items():
+        print(f"  {name:<12s} {t.description}")
+    print("connectivity presets (--set model.connectivity=...):")
+    for p in masks.CONNECTIVITY_PRESETS:
+        print(f"  {p}")
+    print("input routing (--set model.input_modules=...): " + ", ".join(masks.INPUT_PRESETS)
+          + ", or a list of booleans")
+    print("period schedules (--set model.periods=...): exponential, fibonacci, symmetric, "
+          "fibonacci-symmetric, linear, random, or a list such as [1,4,16,4,1]")
+    print("model kinds (--set model.kind=...): cwrnn, srn")
+    print("optimizers (--set optim.name=...): " + ", ".join(OPTIMIZERS))
+    print("dynamic forgetting (--set train.forgetting=...): off, piecewise, geometric")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cwrnn", description="Clockwork RNNs in NumPy/Numba: "
+                                "train, evaluate, sample, audit gradients, benchmark.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    t = sub.add_parser("train", help="train a network on a task")
+    t.add_argument("task", help="task name (cwrnn list)")
+    t.add_argument("--config", help="TOML file with [model], [optim], [train], [data] tables")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config value, e.g. model.connectivity=full (repeatable)")
+    t.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
+    t.add_argument("--until", type=int, metavar="STEP",
+                   help="stop after STEP steps in all (checkpointed; resume later)")
+    t.add_argument("--runs-dir", help="parent folder of run folders (default: runs)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    e = sub.add_parser("evaluate", help="metrics of a run's checkpoint on valid and test")
+    e.add_argument("run", help="run folder")
+    s = sub.add_parser("sample", help="generate from a trained run (generation or text)")
+    s.add_argument("run", help="run folder")
+    s.add_argument("--length", type=int, default=0, help="steps to generate")
+    s.add_argument("--temperature", type=float, default=1.0, help="text sampling temperature")
+    s.add_argument("--seed", type=int, default=0, help="sampling seed")
+    g = sub.add_parser("gradcheck", help="audit every variant's gradients (table)")
+    g.add_argument("--backend", default="all", help="numpy, numba or all (default)")
+    g.add_argument("--seed", type=int, default=0)
+    sub.add_parser("bench", help="benchmark (see python -m cwrnn_np.bench --help)",
+                   add_help=False)
+    sub.add_parser("list", help="tasks, variants, schedules, optimizers")
+    return p
+
+
+def main(argv=None) -> int:
+    from .checkpoint import CheckpointError
+    from .config import ConfigError
+    from .train import TrainingDiverged
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv and argv[0] == "bench":
+        return cmd_bench(None, argv[1:])
+    args = parser.parse_args(argv)
+    try:
+        handler = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample,
+                   "gradcheck": cmd_gradcheck, "list": cmd_list}[args.command]
+        return handler(args)
+    except TrainingDiverged as exc:
+        print(f"cwrnn: {exc}", file=sys.stderr)
+        return 1
+    except (CLIError, ConfigError, CheckpointError, FileNotFoundError, PermissionError,
+            ValueError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"cwrnn: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cwrnn: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,351 @@
+r"""The training loop: minibatches, truncated BPTT with carried state, dynamic forgetting,
+validation and early stopping, atomic checkpoints, exact resume and divergence detection.
+
+One **step** is one optimizer update on one minibatch (:meth:`cwrnn_np.tasks.Task.train_batch`):
+
+.. math::
+
+    y, \text{cache} = \text{forward}(\theta, x; h_{\text{init}}, t_0, \text{resets}), \quad
+    (\ell, \bar y) = \text{loss}(y), \quad
+    \bar\theta = \text{backward}(\bar y), \quad
+    \theta \leftarrow \text{update}(\theta, \bar\theta).
+
+* **Carried state.** For a stateful task (text), a batch that continues the previous one starts
+  from the previous batch's last state ``cache.h_last`` and clock offset, so the clock runs on
+  across batches (truncated BPTT: no gradient crosses the boundary).
+* **Dynamic forgetting** (design note): with period F, the state is reset to r at every global
+  step g = t0 + t with g > 0 and g mod F = 0 (the ``resets`` of :func:`cwrnn_np.forward`), and
+  F grows over training: piecewise constant over equal stages (the note's 3 → 10 → 100 → 1000)
+  or geometric, :math:`F(p) = F_0 (F_1/F_0)^p` at progress :math:`p = \text{step}/\text{steps}`.
+  Off by default.
+* **Determinism.** Batch k is drawn from the counter-based generator
+  ``default_rng([seed, 1, k])`` and the initial parameters from ``default_rng([seed, 0])``, so a
+  run is a pure function of its config; the checkpoint's RNG state is the seed and the next batch
+  index. Training N steps equals training k, stopping, resuming and training N − k, bitwise.
+* **Divergence.** A NaN or inf in the loss or a gradient stops training with
+  :class:`TrainingDiverged`, naming the step; the last good checkpoint stays on disk untouched.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from . import schedules
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .config import Config, ConfigError, config_from_dict, config_to_dict
+from .model import backward, forward
+from .optim import NonFiniteGradientError, make_optimizer
+from .params import init_params
+from .spec import ClockworkSpec
+from .tasks import Task, make_task
+
+__all__ = ["train", "build_spec", "ForgettingSchedule", "TrainingDiverged", "RunResult",
+           "load_run"]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or a gradient became NaN or inf; the message names the step."""
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What :func:`train` returns."""
+
+    run_dir: Path
+    step: int
+    params: dict
+    spec: ClockworkSpec
+    final: dict          # metrics of the final parameters on "valid" and "test"
+    best_valid: float | None
+    stopped_early: bool
+
+
+def build_spec(m, input_size: int, output_size: int) -> ClockworkSpec:
+    """The :class:`ClockworkSpec` of a :class:`cwrnn_np.config.ModelConfig`."""
+    if m.kind == "srn":
+        H = sum(m.module_sizes) if m.module_sizes else m.n_modules * m.module_size
+        return ClockworkSpec(input_size, output_size, [H], [1], learn_h0=m.learn_h0)
+    if m.kind != "cwrnn":
+        raise ConfigError(f"model.kind must be 'cwrnn' or 'srn', got {m.kind!r}")
+    sizes = list(m.module_sizes) if m.module_sizes else [m.module_size] * m.n_modules
+    n = len(sizes)
+    if isinstance(m.periods, str):
+        name = m.periods
+        if name == "exponential":
+            periods = schedules.exponential(n, m.period_base)
+        elif name == "fibonacci":
+            periods = schedules.fibonacci(n)
+        elif name == "symmetric":
+            periods = schedules.symmetric(n, m.period_base)
+        elif name == "fibonacci-symmetric":
+            periods = schedules.symmetric(schedules.fibonacci((n + 1) // 2))
+        elif name == "linear":
+            periods = schedules.linear(n)
+        elif name == "random":
+            periods = schedules.random(n, 1, 2 ** (n - 1), np.random.default_rng(0))
+        else:
+            raise ConfigError(f"model.periods must be a list or one of exponential, fibonacci, "
+                              f"symmetric, fibonacci-symmetric, linear, random; got {name!r}")
+    else:
+        periods = m.periods
+    if len(periods) != n:
+        raise ConfigError(f"model.periods has {len(periods)} entries but there are {n} modules")
+    try:
+        return ClockworkSpec(input_size, output_size, sizes, periods, m.phases, m.connectivity,
+                             m.input_modules, m.learn_h0)
+    except ValueError as exc:
+        raise ConfigError(f"model: {exc}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class ForgettingSchedule:
+    r"""Dynamic forgetting: the reset period F as training progresses (design note).
+
+    ``kind`` is ``"off"``, ``"piecewise"`` (``periods`` over equal stages of training) or
+    ``"geometric"`` (:math:`F = F_0 (F_1/F_0)^p`, rounded).
+    """
+
+    kind: str = "off"
+    periods: tuple = (3, 10, 100, 1000)
+    start: int = 3
+    end: int = 1000
+
+    def __post_init__(self):
+        if self.kind not in ("off", "piecewise", "geometric"):
+            raise ConfigError(f"train.forgetting must be off, piecewise or geometric, "
+                              f"got {self.kind!r}")
+        if self.kind == "piecewise" and (not self.periods or any(
+                not isinstance(p, int) or p < 1 for p in self.periods)):
+            raise ConfigError(f"train.forgetting_periods must be integers >= 1, "
+                              f"got {list(self.periods)}")
+        if self.kind == "geometric" and not 1 <= self.start <= self.end:
+            raise ConfigError(f"train.forgetting_start/end must satisfy 1 <= start <= end, "
+                              f"got {self.start}, {self.end}")
+
+    def period(self, step: int, steps: int) -> int | None:
+        """F at ``step`` of ``steps`` (None when off)."""
+        if self.kind == "off":
+            return None
+        p = step / max(steps, 1)
+        if self.kind == "piecewise":
+            return int(self.periods[min(int(p * len(self.periods)), len(self.periods) - 1)])
+        return int(round(self.start * (self.end / self.start) ** p))
+
+    @staticmethod
+    def resets(F: int | None, t0: int, L: int) -> list:
+        """Local steps t of a call (offset t0, length L) with t0 + t > 0 and (t0 + t) mod F = 0."""
+        if F is None:
+            return []
+        first = (-t0) % F
+        return [t for t in range(first, L, F) if t0 + t > 0]
+
+
+def _json_safe(metrics: dict) -> dict:
+    return {k: float(v) for k, v in metrics.items() if np.ndim(v) == 0}
+
+
+def _new_run_dir(cfg: Config) -> Path:
+    root = Path(cfg.train.runs_dir)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create runs folder {root}: {exc.strerror}") from None
+    if not os.access(root, os.W_OK):
+        raise ConfigError(f"runs folder {root} is not writable")
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = f"{cfg.task}-{stamp}-s{cfg.train.seed}"
+    for k in range(1000):
+        path = root / (base if k == 0 else f"{base}-{k}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise ConfigError(f"could not create a new run folder under {root}")
+
+
+def load_run(run_dir) -> tuple[Config, ClockworkSpec, dict, dict]:
+    """(config, spec, params, meta) of a run folder's checkpoint."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"run folder not found: {run_dir}")
+    params, _, meta, _ = load_checkpoint(run_dir)
+    cfg = config_from_dict(meta["config"])
+    spec = ClockworkSpec(**meta["spec"])
+    return cfg, spec, params, meta
+
+
+def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
+          log=print) -> RunResult:
+    """Train a network as ``cfg`` says; return a :class:`RunResult`.
+
+    Parameters
+    ----------
+    cfg : Config
+    run_dir : folder to write into (default: a new folder under ``cfg.train.runs_dir``)
+    resume : a run folder whose checkpoint to continue from (its config must match ``cfg``
+        except for ``train.steps``, ``train.progress`` and ``train.runs_dir``)
+    until : stop after this many steps in all (a checkpoint is written), e.g. to resume later
+    log : where one-line messages go
+    """
+    task: Task = make_task(cfg)
+    spec = build_spec(cfg.model, task.input_size, task.output_size)
+    dtype = np.dtype(cfg.model.dtype)
+    o = cfg.optim
+    extra = {"momentum": o.momentum} if o.name in ("sgd", "nesterov") else (
+        {"beta1": o.beta1, "beta2": o.beta2, "eps": o.eps} if o.name == "adam" else
+        {"decay": o.decay, "eps": o.eps} if o.name == "rmsprop" else {})
+    try:
+        opt = make_optimizer(o.name, lr=o.lr, clip_norm=o.clip_norm, clip_value=o.clip_value,
+                             **extra)
+    except ValueError as exc:
+        raise ConfigError(f"optim: {exc}") from None
+    forgetting = ForgettingSchedule(cfg.train.forgetting, tuple(cfg.train.forgetting_periods),
+                                    cfg.train.forgetting_start, cfg.train.forgetting_end)
+    masks = spec.param_masks()
+    steps = cfg.train.steps
+    if steps < 1:
+        raise ConfigError(f"train.steps must be >= 1, got {steps}")
+
+    # ----- state: fresh or resumed ---------------------------------------------------------
+    history = {"best_valid": None, "evals_since_best": 0, "stopped_early": False}
+    carried = None
+    if resume is not None:
+        params, opt_state, meta, arrays = load_checkpoint(resume, spec)
+        saved = config_from_dict(meta["config"])
+        for section, keys in (("train", ("steps", "progress", "runs_dir")),):
+            for k in keys:
+                setattr(getattr(saved, section), k, getattr(getattr(cfg, section), k))
+        if config_to_dict(saved) != config_to_dict(cfg):
+            raise CheckpointError(f"checkpoint in {resume} was made with a different config; "
+                                  f"resume with the run's own config (cwrnn train --resume)")
+        start = int(meta["step"])
+        history = meta["history"]
+        carried = arrays.get("carried")
+        best = {k[5:]: v for k, v in arrays.items() if k.startswith("best/")} or None
+        run_dir = Path(resume)
+    else:
+        params = init_params(spec, np.random.default_rng([cfg.train.seed, 0]), dtype=dtype,
+                             scale=cfg.model.init_scale)
+        opt_state = opt.init(params)
+        start = 0
+        best = None
+        run_dir = Path(run_dir) if run_dir is not None else _new_run_dir(cfg)
+        run_dir.mkdir(parents=True, exist_ok=True)
+    metrics_path = run_dir / "metrics.jsonl"
+    if resume is not None and metrics_path.exists():
+        # keep exactly the lines written up to the checkpoint
+        kept = [ln for ln in metrics_path.read_text().splitlines()
+                if ln and json.loads(ln)["step"] <= start]
+        metrics_path.write_text("".join(ln + "\n" for ln in kept))
+    (run_dir / "config.json").write_text(json.dumps(config_to_dict(cfg), indent=1))
+
+    def run(x, h, t0):
+        return forward(params, spec, x, h_init=h, t0=t0, backend=cfg.model.backend)
+
+    def checkpoint(step):
+        meta = {"spec": spec.to_dict(), "config": config_to_dict(cfg), "step": step,
+                "rng": {"kind": "counter", "seed": cfg.train.seed, "next_batch": step},
+                "history": history, "task": cfg.task}
+        arrays = {} if carried is None else {"carried": carried}
+        if best is not None:
+            arrays.update({f"best/{k}": v for k, v in best.items()})
+        save_checkpoint(run_dir, params, opt_state, meta, arrays)
+
+    if resume is None:
+        checkpoint(0)
+    stop_at = steps if until is None else min(until, steps)
+    bar = None
+    if cfg.train.progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=stop_at, initial=start, desc=f"train {cfg.task}", unit="step",
+                   dynamic_ncols=True, mininterval=0.5)
+    mf = metrics_path.open("a")
+    step = start
+    try:
+        while step < stop_at and not history["stopped_early"]:
+            batch = task.train_batch(step)
+            h_init = carried if (task.stateful and batch.continues) else None
+            F = forgetting.period(step, steps)
+            resets = forgetting.resets(F, batch.t0, batch.x.shape[0])
+            # overflow is detected below, explicitly, so numpy's warnings are silenced here
+            with np.errstate(over="ignore", invalid="ignore"):
+                y, cache = forward(params, spec, batch.x, h_init=h_init, t0=batch.t0,
+                                   resets=resets, backend=cfg.model.backend)
+                loss, dy = task.loss(y, batch)
+                if not math.isfinite(loss):
+                    raise TrainingDiverged(f"training diverged at step {step + 1}: the loss "
+                                           f"is {loss}")
+                grads = backward(params, spec, dy, cache, backend=cfg.model.backend)
+                try:
+                    params, opt_state = opt.update(params, grads, opt_state, masks)
+                except NonFiniteGradientError as exc:
+                    raise TrainingDiverged(f"training diverged at step {step + 1}: "
+                                           f"{exc}") from None
+                if not all(np.isfinite(v).all() for v in params.values()):
+                    raise TrainingDiverged(f"training diverged at step {step + 1}: the update "
+                                           f"made a parameter non-finite")
+            carried = cache.h_last if task.stateful else None
+            step += 1
+            record = {"step": step, "split": "train", "loss": loss}
+            if F is not None:
+                record["forget_period"] = F
+            mf.write(json.dumps(record) + "\n")
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4g}")
+            if (cfg.train.eval_every and step % cfg.train.eval_every == 0) or step == steps:
+                valid = _json_safe(task.evaluate(run, "valid"))
+                if valid:
+                    mf.write(json.dumps({"step": step, "split": "valid", **valid}) + "\n")
+                    value = valid[task.metric]
+                    if history["best_valid"] is None or value < history["best_valid"]:
+                        history["best_valid"] = value
+                        history["evals_since_best"] = 0
+                        best = {k: v.copy() for k, v in params.items()}
+                    else:
+                        history["evals_since_best"] += 1
+                        if cfg.train.patience and \
+                                history["evals_since_best"] >= cfg.train.patience:
+                            history["stopped_early"] = True
+                            log(f"early stop at step {step}: no {task.metric} improvement in "
+                                f"{cfg.train.patience} evaluations")
+            mf.flush()
+            if (cfg.train.checkpoint_every and step % cfg.train.checkpoint_every == 0) \
+                    or step == stop_at or history["stopped_early"]:
+                checkpoint(step)
+    except TrainingDiverged as exc:
+        mf.close()
+        if bar is not None:
+            bar.close()
+        raise TrainingDiverged(f"{exc}; the last good checkpoint is kept in {run_dir}") \
+            from None
+    finally:
+        if not mf.closed:
+            mf.close()
+        if bar is not None:
+            bar.close()
+
+    final = {}
+    if step >= steps or history["stopped_early"]:
+        final_params = best if (best is not None and cfg.train.patience) else params
+        for split in ("valid", "test"):
+            metrics = task.evaluate(
+                lambda x, h, t0: forward(final_params, spec, x, h_init=h, t0=t0,
+                                         backend=cfg.model.backend), split)
+            final[split] = metrics
+        (run_dir / "final.json").write_text(json.dumps(
+            {s: _json_safe(m) for s, m in final.items()}, indent=1))
+        try:
+            from .report import write_plots
+            write_plots(run_dir, task, spec, final)
+        except Exception as exc:  # plots are a convenience; never lose a run over them
+            log(f"warning: could not write plots: {exc}")
+    return RunResult(run_dir=run_dir, step=step, params=params, spec=spec, final=final,
+                     best_valid=history["best_valid"], stopped_early=history["stopped_early"])

@@ -1,0 +1,170 @@
+"""Training loop: resume determinism, divergence stop, masks, forgetting, checkpoints, tasks."""
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+import cwrnn_np as cw
+from cwrnn_np.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from cwrnn_np.config import ConfigError, apply_overrides, load_config
+from cwrnn_np.tasks import task_defaults
+from cwrnn_np.train import ForgettingSchedule, TrainingDiverged, build_spec, train
+
+SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def tiny(task, tmp_path, **sets):
+    cfg = task_defaults(task)
+    cfg.train.runs_dir = str(tmp_path / "runs")
+    cfg.train.progress = False
+    base = {"model.n_modules": 3, "model.module_size": 3, "train.steps": 30,
+            "train.eval_every": 10, "train.checkpoint_every": 10}
+    if task == "generation":
+        base.update({"data.length": 60})
+    base.update(sets)
+    apply_overrides(cfg, [f"{k}={v}" for k, v in base.items()])
+    return cfg
+
+
+def _same_params(a, b):
+    return set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("task, sets", [
+    ("generation", {}),
+    ("text", {"data.length": 8, "train.batch_size": 3, "train.forgetting": "geometric",
+              "train.forgetting_start": 2, "train.forgetting_end": 40,
+              "model.learn_h0": "true"}),
+    ("adding", {"data.length": 12, "train.batch_size": 4, "optim.name": "rmsprop",
+                "optim.lr": 1e-3}),
+])
+def test_resume_continues_exactly(task, sets, tmp_path):
+    """N steps in one go == k steps, stop, resume, N - k steps: bitwise in float64."""
+    if task == "text":
+        path = tmp_path / "t.txt"
+        path.write_text("((a[b]{c})) " * 200)
+        sets = dict(sets, **{"data.path": str(path)})
+    whole = train(tiny(task, tmp_path, **sets), run_dir=tmp_path / "whole")
+    part = train(tiny(task, tmp_path, **sets), run_dir=tmp_path / "part", until=17)
+    assert part.step == 17 and not part.final
+    resumed = train(tiny(task, tmp_path, **sets), resume=tmp_path / "part")
+    assert resumed.step == whole.step == 30
+    assert _same_params(resumed.params, whole.params)
+    for name in ("metrics.jsonl", "final.json"):
+        assert (tmp_path / "whole" / name).read_text() == (tmp_path / "part" / name).read_text()
+    p1, o1, m1, a1 = load_checkpoint(tmp_path / "whole")
+    p2, o2, m2, a2 = load_checkpoint(tmp_path / "part")
+    assert _same_params(p1, p2) and _same_params(o1, o2) and _same_params(a1, a2)
+
+
+def test_masked_weights_stay_zero_after_training(tmp_path):
+    cfg = tiny("generation", tmp_path, **{"model.connectivity": "clockwork-strict",
+                                          "model.input_modules": "fastest"})
+    res = train(cfg, run_dir=tmp_path / "r")
+    assert np.all(res.params["W_H"][~res.spec.M_H] == 0)
+    assert np.all(res.params["W_H"][res.spec.M_H] != 0)
+
+
+def test_divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path):
+    cfg = tiny("generation", tmp_path, **{"optim.lr": 1e30, "optim.clip_norm": "none",
+                                          "train.checkpoint_every": 1})
+    with pytest.raises(TrainingDiverged, match=r"training diverged at step \d+: .*"
+                                                r"last good checkpoint is kept in"):
+        train(cfg, run_dir=tmp_path / "r")
+    params, _, meta, _ = load_checkpoint(tmp_path / "r")
+    assert all(np.isfinite(v).all() for v in params.values())
+    records = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert meta["step"] == max(r["step"] for r in records)  # checkpoint = last finite update
+
+
+def test_forgetting_schedules():
+    f = ForgettingSchedule("piecewise", (3, 10, 100, 1000))
+    assert [f.period(s, 100) for s in (0, 24, 25, 50, 99)] == [3, 3, 10, 100, 1000]
+    g = ForgettingSchedule("geometric", start=4, end=400)
+    assert g.period(0, 10) == 4 and g.period(10, 10) == 400 and g.period(5, 10) == 40
+    assert ForgettingSchedule().period(3, 10) is None
+    assert ForgettingSchedule.resets(3, 0, 10) == [3, 6, 9]      # not at global step 0
+    assert ForgettingSchedule.resets(3, 7, 10) == [2, 5, 8]      # global 9, 12, 15
+    assert ForgettingSchedule.resets(None, 0, 10) == []
+    with pytest.raises(ConfigError, match="train.forgetting must be"):
+        ForgettingSchedule("sometimes")
+
+
+def test_forgetting_resets_reach_the_forward_pass(tmp_path):
+    """With F = 1 every step starts from r: the output cannot depend on earlier steps."""
+    path = tmp_path / "t.txt"
+    path.write_text("abcabcabd" * 100)
+    cfg = tiny("text", tmp_path, **{"data.path": str(path), "data.length": 6,
+                                    "train.batch_size": 2, "train.steps": 3,
+                                    "train.forgetting": "piecewise",
+                                    "train.forgetting_periods": "[1]"})
+    res = train(cfg, run_dir=tmp_path / "r")
+    recs = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["forget_period"] == 1 for r in recs if r["split"] == "train")
+    assert res.step == 3
+
+
+def test_checkpoint_errors(tmp_path):
+    spec = cw.ClockworkSpec(1, 1, [2], [1])
+    params = cw.init_params(spec, np.random.default_rng(0))
+    save_checkpoint(tmp_path, params, {}, {"spec": spec.to_dict(), "step": 0})
+    p, _, meta, _ = load_checkpoint(tmp_path, spec)
+    assert _same_params(p, params) and meta["step"] == 0
+    other = cw.ClockworkSpec(1, 1, [3], [1])
+    with pytest.raises(CheckpointError, match="different network"):
+        load_checkpoint(tmp_path, other)
+    (tmp_path / "checkpoint.npz").write_bytes(b"not a zip file")
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(tmp_path)
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        load_checkpoint(tmp_path / "missing")
+    assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no temporaries
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    train(tiny("generation", tmp_path), run_dir=tmp_path / "r", until=5)
+    with pytest.raises(CheckpointError, match="different config"):
+        train(tiny("generation", tmp_path, **{"optim.lr": 0.5}), resume=tmp_path / "r")
+
+
+def test_config_file_and_overrides(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('task = "generation"\n[model]\nperiods = [1, 4, 16, 4, 1]\nn_modules = 5\n'
+                 'connectivity = "full"\n[optim]\nlr = 1\n')
+    cfg = load_config(f, task_defaults("generation"))
+    assert cfg.model.periods == [1, 4, 16, 4, 1] and cfg.optim.lr == 1.0
+    spec = build_spec(cfg.model, 0, 1)
+    assert spec.periods == (1, 4, 16, 4, 1) and spec.C.all()
+    apply_overrides(cfg, ["model.periods=symmetric", "model.period_base=4"])
+    assert build_spec(cfg.model, 0, 1).periods == (1, 4, 16, 4, 1)
+    for bad, match in [("model.n_modules=abc", "model.n_modules must be of type int"),
+                       ("model.colour=red", "unknown key model.colour"),
+                       ("train.steps=1.5", "train.steps must be of type int")]:
+        with pytest.raises(ConfigError, match=match):
+            apply_overrides(cfg, [bad])
+    (tmp_path / "bad.toml").write_text("[model\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(tmp_path / "bad.toml")
+
+
+@pytest.mark.parametrize("task, sets", [
+    ("vowels", {"data.data_dir": str(SHARED), "train.batch_size": 8}),
+    ("copy", {"data.length": 5, "train.batch_size": 4, "data.n_valid": 16}),
+    ("text", {"train.batch_size": 2, "data.length": 16}),
+])
+def test_every_task_trains_and_evaluates(task, sets, tmp_path):
+    cfg = tiny(task, tmp_path, **dict(sets, **{"train.steps": 4, "train.eval_every": 2}))
+    res = train(cfg, run_dir=tmp_path / "r")
+    assert res.step == 4
+    for split in ("valid", "test"):
+        assert all(np.isfinite(v) for v in res.final[split].values() if np.ndim(v) == 0)
+    assert (tmp_path / "r" / "loss.png").stat().st_size > 0
+    assert (tmp_path / "r" / "clock.png").stat().st_size > 0
+
+
+def test_srn_kind_builds_one_period_one_module():
+    cfg = task_defaults("generation")
+    apply_overrides(cfg, ["model.kind=srn", "model.n_modules=3", "model.module_size=5"])
+    spec = build_spec(cfg.model, 0, 1)
+    assert spec.periods == (1,) and spec.hidden_size == 15
