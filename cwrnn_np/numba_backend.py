@@ -127,7 +127,9 @@ def forward_numba(params: dict, spec: ClockworkSpec, x: np.ndarray, h_init, t0: 
     Notes
     -----
     Equations M1–M6 of ``docs/model.md``, as :func:`cwrnn_np.reference.forward_numpy`; the
-    kernel does M2–M4 and M6 for all steps (M1 by reading only wired blocks, M5 here).
+    kernel does M2–M4 for all steps (M1 by reading only wired blocks, M5 here), and M6 too
+    unless O >= 16, where one BLAS product per step here is faster (per step, so that chunked
+    runs still equal whole runs bitwise).
     """
     L, B, _ = x.shape
     H = spec.hidden_size
@@ -139,14 +141,26 @@ def forward_numba(params: dict, spec: ClockworkSpec, x: np.ndarray, h_init, t0: 
     kernels = _kernels()
     act_ptr, act_mod, active = kernels.clock_lists(
         plan.periods, plan.phases, plan.offsets, L, t0)            # clock c_t; (L, H) active
-    W_O = params["W_O"]
+    W_O, b_O = params["W_O"], params["b_O"]
+    O = W_O.shape[0]
+    # (M6) in the kernel for small O; for O >= 16 one BLAS product per step here is faster. Per
+    # step, so that every step's product has the same shape (B, H) x (H, O) whatever the chunk
+    # and the chunked runs still equal whole runs bitwise.
+    blas_out = O >= 16
+    W_O_k = np.empty((0, H), dtype) if blas_out else _c(W_O)       # (O, H) or (0, H)
     h, y = kernels.clockwork_forward_kernel(
         _c(x), h_in, _c(r), _c(reset, np.bool_),
         np.ascontiguousarray(params["W_H"].T),                     # (H, H) W_H^T
         np.ascontiguousarray(params["W_I"].T),                     # (D, H) W_I^T
-        _c(params["b_H"]), _c(W_O), np.ascontiguousarray(W_O.T),   # (O, H), (H, O)
-        _c(params["b_O"]), plan.offsets, plan.routed, plan.pair_ptr, plan.pair_src,
-        plan.pair_col, act_ptr, act_mod)                           # (M2-M4, M6) (L,B,H) (L,B,O)
+        _c(params["b_H"]), W_O_k, np.ascontiguousarray(W_O_k.T),   # (O, H), (H, O)
+        np.empty(0, dtype) if blas_out else _c(b_O), plan.offsets, plan.routed, plan.pair_ptr,
+        plan.pair_src, plan.pair_col, act_ptr, act_mod)            # (M2-M4, M6) (L,B,H) (L,B,O)
+    if blas_out:
+        W_OT = W_O.T                                               # (H, O) view
+        y = np.empty((L, B, O), dtype)                             # (L, B, O)
+        for t in range(L):
+            np.matmul(h[t], W_OT, out=y[t])                        # (M6) (B, O)
+            y[t] += b_O
     cache = ForwardCache(x=x, h_init=h_in, r=r, h=h, active=active, reset=reset, t0=t0,
                          h_init_given=h_init is not None, backend="numba")
     return y, cache

@@ -51,45 +51,73 @@ Performance notes: plain loops, not ``np.dot``
 ----------------------------------------------
 All products are plain Numba loops (:func:`_add_block_product`, :func:`_add_outer_products`,
 :func:`_add_block_dots`), written so that the innermost loop runs from index 0 over contiguous
-memory: LLVM then emits SIMD code without reassociating any sum (fastmath stays off). Two
-measured reasons:
+memory: LLVM then emits SIMD code (AVX2, 4 doubles) without reassociating any sum (fastmath
+stays off). Two measured reasons:
 
 * ``np.dot`` inside Numba needs SciPy (Numba calls BLAS through ``scipy.linalg.cython_blas``);
   SciPy is not a dependency of the package, and without it a kernel that mentions ``np.dot``
   does not compile. (Checked with Numba 0.68: ``ImportError: scipy 0.16+ is required``.)
 * With SciPy installed, ``np.dot(a, W, out)`` against these loops on one block, one thread
-  (OpenBLAS 0.3.31, Xeon with AVX-512; GMAC/s = 1e9 multiply-adds per second), float64:
+  (OpenBLAS 0.3.31, Xeon with AVX-512; GMAC/s = 1e9 multiply-adds per second), float64.
+  "1 x 4" is one batch row against four rows of W per pass (:func:`_add_row_product`, and
+  the batched kernel before the tile), "2 x 4" the register tile of :func:`_add_tile_product`:
 
-  ==================  ============  ============  ==========================
-  block (B x K x N)   loops         np.dot        where it occurs
-  ==================  ============  ============  ==========================
-  1 x 16 x 16         4.0           2.3           (a): every block
-  1 x 16 x 144        9.8           7.6           (a): a whole row of W_H
-  32 x 20 x 20        5.4           18.2          (b)
-  64 x 64 x 64        10.0          32.5          (c)
-  64 x 64 x 512       10.5          25.4          (c) without the held-source reuse
-  ==================  ============  ============  ==========================
+  ==================  ======  ======  ========  ==========================
+  block (B x K x N)   1 x 4   2 x 4   np.dot    where it occurs
+  ==================  ======  ======  ========  ==========================
+  1 x 16 x 16         4.0     --      2.3       (a): every block
+  1 x 16 x 144        9.8     --      7.6       (a): a whole row of W_H
+  32 x 20 x 20        5.4     8.5     18.2      (b)
+  32 x 100 x 9        4.0     4.5     --        (b): output layer
+  64 x 64 x 64        10.0    11.9    32.5      (c)
+  64 x 64 x 512       10.5    13.4    25.4      (c) without the held-source reuse
+  ==================  ======  ======  ========  ==========================
 
-  (float32: 4.5 / 2.3, 18 / 67 at 64 x 64 x 64.) So BLAS loses on the paper's generation
-  setting (a), where B = 1 and blocks are 16 x 16 and a BLAS call costs more than the block,
-  and wins 3x on the batched blocks of (b) and (c). Forward plus backward, one thread
-  (median; ``numpy`` is the reference backend, which calls BLAS on full H x H products):
+  The weight-gradient outer products (:func:`_add_tile_outer`, two rows of G against four
+  batch rows) went from 3.4 to 7.7 GMAC/s at 32 x 20 x 20 and from 8.1 to 11.4 at
+  64 x 64 x 64. A 4 x 4 tile is faster only for long rows (14.7 at 64 x 64 x 512) and slower
+  at 32 x 20 x 20 (8.0): with four rows of ``out`` LLVM needs more run-time alias checks per
+  loop. Scalar accumulator tiles (4 x 4 locals) and inner loops split into fixed chunks of 4
+  were not vectorized by LLVM (2-4 GMAC/s). (float32 with the 1 x 4 loops: 4.5 / 2.3, 18 / 67 at
+  64 x 64 x 64.) So BLAS loses on the paper's generation setting (a), where B = 1 and blocks
+  are 16 x 16 and a BLAS call costs more than the block, and still wins 2-3x on the batched
+  blocks of (b) and (c).
 
-  ======  ===========  ===========  =======
-  config  numpy        numba        ratio
-  ======  ===========  ===========  =======
-  (a)     22-26 ms     0.9-1.0 ms   ~25x
-  (b)     13.3 ms      7.6 ms       1.7x
-  (c)     738 ms       262 ms       2.8x
-  ======  ===========  ===========  =======
+  Small dispatchers (:func:`_add_block_product`, :func:`_add_outer_products`) pick the row or
+  the tile kernel by B; in the per-module hot paths the kernels call the row or tile version
+  directly, because a Numba call that LLVM does not inline passes each array as several
+  arguments, and in (a) that cost 20% of the forward pass. The output layer (M6) with
+  O >= 16 is one BLAS product per step in the wrapper (forward) or one for all steps
+  (backward); for small O the kernel does it. tanh (:func:`tanh_inplace`) runs once per run of
+  adjacent active modules and row, at about 3 ns per element.
 
-  Where the time goes in (a): about 0.55 ms backward and 0.32 ms forward; half of it is the
-  16 x 16 block products (about 3 GMAC/s: short SIMD loops pay their set-up, alias checks and
-  remainders on every block), the rest is per-step bookkeeping (state copy, tanh, bias, the
-  version tests). fastmath on (``CWRNN_NUMBA_FASTMATH=1``) gains only about 10%, so the loops
-  are bound by overhead, not arithmetic. In (b) and (c) the block products dominate and run at
-  a third of BLAS speed: a kernel that calls ``np.dot`` for blocks with B >= 8 (SciPy as a
-  dependency) is the next step for them.
+  Forward plus backward, one thread (``python -m cwrnn_np.bench --threads 1``, median of
+  interleaved rounds on a shared two-core machine; ``numpy`` is the reference backend, which
+  calls BLAS on full H x H products; before = the 1 x 4 loops, same session):
+
+  ======  ========  ============  ==========  ====================
+  config  numpy     numba before  numba now   now vs torch m. / a.
+  ======  ========  ============  ==========  ====================
+  (a)     21.7 ms   1.45 ms       1.40 ms     20x / 28x
+  (b)     12.0 ms   9.7 ms        6.7-7.2 ms  2.4x / 2.6x
+  (c)     784 ms    282 ms        235 ms      2.4x / 1.5x
+  ======  ========  ============  ==========  ====================
+
+  (torch m. / a.: the ``torch-masked`` and ``torch-active`` eager ports.) In (a) the
+  interleaved rounds cost the numba step about half again: timed alone (or next to numpy
+  only) it takes 0.94-1.04 ms, 20-22x faster than the reference.
+
+  Where the time goes in (a) (forward about 0.30 ms, backward about 0.55 ms, wrapper and loss
+  under 0.05 ms): the 16 x 16 block products are about a third of the forward pass (4 GMAC/s:
+  short SIMD loops pay their set-up, alias checks and remainders on every block), tanh about
+  an eighth, and the rest is per-step bookkeeping (state copy, bias, the version tests, the
+  loops over the work lists), which fastmath would not remove (``CWRNN_NUMBA_FASTMATH=1``
+  gains about 10%). In (b) the forward pass (2.5 ms) is a quarter output layer (N = 9
+  columns: mostly the scalar remainder of the SIMD loop), a quarter block products, a fifth
+  tanh; the backward pass (3.1 ms) is mostly the flushes' tiles at 20 x 20. In (c) the
+  products dominate at 12 GMAC/s, a third of BLAS speed; the wrapper's two BLAS products of
+  the backward output layer take 35 ms of about 130. Calling BLAS for blocks with B >= 8
+  (SciPy as a dependency) is the remaining step for (b) and (c).
 
 Cost of a step: one O(BH) copy of the state (forward) or of the gradient (backward), plus
 :math:`k_i (D R_i + k_j)` multiply-adds per active module i and per wired source j whose state
@@ -176,21 +204,24 @@ def tanh_inplace(v):
     Notes
     -----
     The C library's ``tanh`` is one opaque call per element (about 20 ns here), which made tanh
-    a third of the forward pass; this branch-free version runs at SIMD speed and is within
-    1.4 ulp of the exact value in float64 (NumPy's own ``np.tanh``: 1.2 ulp; both measured
-    against long double on 3e6 normal, uniform and log-uniform samples). It is S. L. Moshier's
-    Cephes ``tanh`` and ``exp``:
+    a third of the forward pass; this branch-free version runs in SIMD registers (about 3 ns
+    per element) and is within 1.5 ulp of the exact value in float64 (NumPy's own ``np.tanh``:
+    1.2 ulp; both measured against long double on normal, uniform and log-uniform samples). It
+    is S. L. Moshier's Cephes ``tanh`` and ``exp``:
 
     .. math::
 
         \tanh z = z + z^3 \frac{P(z^2)}{Q(z^2)} \quad (|z| < 0.625), \qquad
-        \tanh z = 1 - \frac{2}{e^{2z} + 1} \quad (|z| \ge 0.625),
+        \tanh z = 1 - \frac{2}{e^{2z} + 1} = 1 - \frac{2 (q - p)}{2^n (q + p) + (q - p)}
+        \quad (|z| \ge 0.625),
 
-    with :math:`e^{w} = 2^n e^{\rho}`, :math:`n = \lfloor w \log_2 e + 1/2 \rceil`,
-    :math:`\rho = w - n \ln 2` (Cody–Waite, two parts of ln 2) and :math:`e^{\rho}` a Padé
-    approximant; :math:`2^n` is built exactly from the bits of n. Both branches are computed and
-    one is selected (no branch in the loop); :math:`|z|` is clamped to 20, where
-    :math:`\tanh z` rounds to 1. float32 input is computed in float64 and rounded once.
+    where :math:`e^{w} = 2^n e^{\rho} = 2^n (q + p) / (q - p)`, :math:`n = \lfloor w \log_2 e
+    + 1/2 \rceil`, :math:`\rho = w - n \ln 2` (Cody–Waite, two parts of ln 2), :math:`p / q`
+    the odd and even parts of the Padé approximant of :math:`e^{\rho}`; :math:`2^n` is built
+    exactly from the bits of n. Both branches are computed up to their one division, which is
+    shared (the division dominates the cost: one instead of three per element); :math:`|z|`
+    is clamped to 20, where :math:`\tanh z` rounds to 1. float32 input is computed in float64
+    and rounded once.
     """
     for q in range(v.shape[0]):
         x = float(v[q])
@@ -198,10 +229,10 @@ def tanh_inplace(v):
         # |z| < 0.625: odd rational function of z (the clamp keeps the unused branch finite)
         zs = min(z, 0.625)
         zz = zs * zs
-        small = zs + zs * zz * (((-9.64399179425052238628e-1 * zz - 9.92877231001918586564e1) * zz
-                                 - 1.61468768441708447952e3)
-                                / (((zz + 1.12811678491632931402e2) * zz
-                                    + 2.23548839060100448583e3) * zz + 4.84406305325125486048e3))
+        num_s = ((-9.64399179425052238628e-1 * zz - 9.92877231001918586564e1) * zz
+                 - 1.61468768441708447952e3)
+        den_s = (((zz + 1.12811678491632931402e2) * zz + 2.23548839060100448583e3) * zz
+                 + 4.84406305325125486048e3)
         # |z| >= 0.625: 1 - 2 / (exp(2z) + 1), exp by Cody-Waite reduction and a Pade approximant
         w = 2.0 * min(z, 20.0)
         nf = np.floor(1.4426950408889634073599 * w + 0.5)
@@ -209,14 +240,48 @@ def tanh_inplace(v):
         rr = rho * rho
         p = rho * ((1.26177193074810590878e-4 * rr + 3.02994407707441961300e-2) * rr
                    + 9.99999999999999999910e-1)
-        e = 1.0 + 2.0 * (p / ((((3.00198505138664455042e-6 * rr + 2.52448340349684104192e-3) * rr
-                                + 2.27265548208155028766e-1) * rr + 2.00000000000000000009e0) - p))
+        qq = (((3.00198505138664455042e-6 * rr + 2.52448340349684104192e-3) * rr
+               + 2.27265548208155028766e-1) * rr + 2.00000000000000000009e0)
         n = int(nf)                                     # 0 <= n <= 58
-        e *= ((2.0 if n & 1 else 1.0) * (4.0 if n & 2 else 1.0) * (16.0 if n & 4 else 1.0)
-              * (256.0 if n & 8 else 1.0) * (65536.0 if n & 16 else 1.0)
-              * (4294967296.0 if n & 32 else 1.0))       # 2**n, exact
-        large = 1.0 - 2.0 / (e + 1.0)
-        v[q] = np.copysign(small if z < 0.625 else large, x)
+        two_n = ((2.0 if n & 1 else 1.0) * (4.0 if n & 2 else 1.0) * (16.0 if n & 4 else 1.0)
+                 * (256.0 if n & 8 else 1.0) * (65536.0 if n & 16 else 1.0)
+                 * (4294967296.0 if n & 32 else 1.0))   # 2**n, exact
+        num_l = 2.0 * (qq - p)
+        den_l = two_n * (qq + p) + (qq - p)
+        # one division for whichever branch applies
+        small = z < 0.625
+        f = (num_s if small else num_l) / (den_s if small else den_l)
+        v[q] = np.copysign(zs + zs * zz * f if small else 1.0 - f, x)
+
+
+@njit(**JIT_OPTIONS)
+def _add_row_product(out, o0, a, a0, W, w0, v0, K, N):
+    r""":func:`_add_block_product` for one row (B = 1, a vector times a block of W).
+
+    Four rows of W per pass over ``out[0, o0:o0+N]``, summed as in the batched tile, so both
+    give bitwise the same result for a row; a separate function so that the short loops of the
+    generation setting (a) carry no batch-tile code.
+    """
+    o = out[0, o0:o0 + N]
+    c = 0
+    while c + 4 <= K:
+        w_0 = W[w0 + c, v0:v0 + N]
+        w_1 = W[w0 + c + 1, v0:v0 + N]
+        w_2 = W[w0 + c + 2, v0:v0 + N]
+        w_3 = W[w0 + c + 3, v0:v0 + N]
+        a_0 = a[0, a0 + c]
+        a_1 = a[0, a0 + c + 1]
+        a_2 = a[0, a0 + c + 2]
+        a_3 = a[0, a0 + c + 3]
+        for q in range(N):
+            o[q] += (a_0 * w_0[q] + a_1 * w_1[q]) + (a_2 * w_2[q] + a_3 * w_3[q])
+        c += 4
+    while c < K:
+        w_0 = W[w0 + c, v0:v0 + N]
+        a_0 = a[0, a0 + c]
+        for q in range(N):
+            o[q] += a_0 * w_0[q]
+        c += 1
 
 
 @njit(**JIT_OPTIONS)
@@ -224,10 +289,27 @@ def _add_block_product(out, o0, a, a0, W, w0, v0, K, N):
     r"""``out[b, o0:o0+N] += a[b, a0:a0+K] @ W[w0:w0+K, v0:v0+N]`` for every row b.
 
     The one matrix-product pattern of both passes. ``out`` (B, ·), ``a`` (B, ·) and ``W`` are
-    C-contiguous 2-D arrays; only the named block of W is read, row by row. Four rows of W per
-    pass over ``out`` (summed pairwise, then added) quarter the loads and stores of ``out``; the
+    C-contiguous 2-D arrays; only the named block of W is read, row by row. Dispatches on B:
+    :func:`_add_row_product` for B = 1, :func:`_add_tile_product` otherwise. Kept this small
+    so that LLVM inlines it, and with it the row product: a real call passes every array as
+    several arguments, which costs as much as a 16 x 16 block in setting (a).
+    """
+    if out.shape[0] == 1:
+        _add_row_product(out, o0, a, a0, W, w0, v0, K, N)
+    else:
+        _add_tile_product(out, o0, a, a0, W, w0, v0, K, N)
+
+
+@njit(**JIT_OPTIONS)
+def _add_tile_product(out, o0, a, a0, W, w0, v0, K, N):
+    r""":func:`_add_block_product` for B >= 2, in 2 x 4 register tiles.
+
+    Four rows of W (summed pairwise, then added) update two rows of ``out`` per pass, so each
+    load of W serves two batch rows and each load and store of ``out`` four rows of W. The
     innermost loop runs over contiguous memory from index 0, which Numba compiles to SIMD
-    instructions without reassociating any sum.
+    instructions without reassociating any sum; each element sums the rows of W in the same
+    order as :func:`_add_row_product`. (A 4 x 4 tile needs more run-time alias checks than LLVM
+    emits by default and is slower for N <= 32; see the module docstring.)
     """
     B = out.shape[0]
     c = 0
@@ -236,7 +318,27 @@ def _add_block_product(out, o0, a, a0, W, w0, v0, K, N):
         w_1 = W[w0 + c + 1, v0:v0 + N]
         w_2 = W[w0 + c + 2, v0:v0 + N]
         w_3 = W[w0 + c + 3, v0:v0 + N]
-        for b in range(B):
+        b = 0
+        while b + 2 <= B:
+            o = out[b, o0:o0 + N]
+            p = out[b + 1, o0:o0 + N]
+            a_0 = a[b, a0 + c]
+            a_1 = a[b, a0 + c + 1]
+            a_2 = a[b, a0 + c + 2]
+            a_3 = a[b, a0 + c + 3]
+            e_0 = a[b + 1, a0 + c]
+            e_1 = a[b + 1, a0 + c + 1]
+            e_2 = a[b + 1, a0 + c + 2]
+            e_3 = a[b + 1, a0 + c + 3]
+            for q in range(N):
+                x_0 = w_0[q]
+                x_1 = w_1[q]
+                x_2 = w_2[q]
+                x_3 = w_3[q]
+                o[q] += (a_0 * x_0 + a_1 * x_1) + (a_2 * x_2 + a_3 * x_3)
+                p[q] += (e_0 * x_0 + e_1 * x_1) + (e_2 * x_2 + e_3 * x_3)
+            b += 2
+        if b < B:
             o = out[b, o0:o0 + N]
             a_0 = a[b, a0 + c]
             a_1 = a[b, a0 + c + 1]
@@ -260,11 +362,71 @@ def _add_outer_products(G, g0, gc, a, a0, K, P, p0, N):
     r"""``G[g0+u, gc:gc+N] += sum_b a[b, a0+u] * P[b, p0:p0+N]`` for u in ``0..K-1``.
 
     A block of a weight gradient, :math:`\bar W \mathrel{+}= \bar a^\top P`. ``G``, ``a`` (B, ·)
-    and ``P`` (B, ·) are C-contiguous; four batch rows per pass over a row of G, as in
-    :func:`_add_block_product`.
+    and ``P`` (B, ·) are C-contiguous. Dispatches on B as :func:`_add_block_product` does:
+    :func:`_add_row_outer` for B = 1, :func:`_add_tile_outer` otherwise.
+    """
+    if a.shape[0] == 1:
+        _add_row_outer(G, g0, gc, a, a0, K, P, p0, N)
+    else:
+        _add_tile_outer(G, g0, gc, a, a0, K, P, p0, N)
+
+
+@njit(**JIT_OPTIONS)
+def _add_row_outer(G, g0, gc, a, a0, K, P, p0, N):
+    r""":func:`_add_outer_products` for one batch row (B = 1): K scaled copies of a row of P."""
+    p_0 = P[0, p0:p0 + N]
+    for u in range(K):
+        g = G[g0 + u, gc:gc + N]
+        a_0 = a[0, a0 + u]
+        for q in range(N):
+            g[q] += a_0 * p_0[q]
+
+
+@njit(**JIT_OPTIONS)
+def _add_tile_outer(G, g0, gc, a, a0, K, P, p0, N):
+    r""":func:`_add_outer_products` for B >= 2, in 2 x 4 register tiles.
+
+    The same tile as :func:`_add_tile_product`: four batch rows of P (summed pairwise, then
+    added) update two rows of G per pass; each element of G sums its batch rows in the same
+    order whatever K is.
     """
     B = a.shape[0]
-    for u in range(K):
+    u = 0
+    while u + 2 <= K:
+        g = G[g0 + u, gc:gc + N]
+        f = G[g0 + u + 1, gc:gc + N]
+        b = 0
+        while b + 4 <= B:
+            a_0 = a[b, a0 + u]
+            a_1 = a[b + 1, a0 + u]
+            a_2 = a[b + 2, a0 + u]
+            a_3 = a[b + 3, a0 + u]
+            e_0 = a[b, a0 + u + 1]
+            e_1 = a[b + 1, a0 + u + 1]
+            e_2 = a[b + 2, a0 + u + 1]
+            e_3 = a[b + 3, a0 + u + 1]
+            p_0 = P[b, p0:p0 + N]
+            p_1 = P[b + 1, p0:p0 + N]
+            p_2 = P[b + 2, p0:p0 + N]
+            p_3 = P[b + 3, p0:p0 + N]
+            for q in range(N):
+                x_0 = p_0[q]
+                x_1 = p_1[q]
+                x_2 = p_2[q]
+                x_3 = p_3[q]
+                g[q] += (a_0 * x_0 + a_1 * x_1) + (a_2 * x_2 + a_3 * x_3)
+                f[q] += (e_0 * x_0 + e_1 * x_1) + (e_2 * x_2 + e_3 * x_3)
+            b += 4
+        while b < B:
+            a_0 = a[b, a0 + u]
+            e_0 = a[b, a0 + u + 1]
+            p_0 = P[b, p0:p0 + N]
+            for q in range(N):
+                g[q] += a_0 * p_0[q]
+                f[q] += e_0 * p_0[q]
+            b += 1
+        u += 2
+    if u < K:
         g = G[g0 + u, gc:gc + N]
         b = 0
         while b + 4 <= B:
@@ -335,8 +497,9 @@ def clockwork_forward_kernel(x, h_init, r, reset, W_HT, W_IT, b_H, W_O, W_OT, b_
         masked entries need not be zero: M1 holds by construction.
     W_IT : (D, H) the input weights transposed, :math:`W_I^\top`; only routed columns are read.
     b_H : (H,) hidden bias.
-    W_O : (O, H) output weights, and W_OT : (H, O) the same transposed (read when O >= 8).
-    b_O : (O,) output bias.
+    W_O : (O, H) output weights, and W_OT : (H, O) the same transposed (read when O >= 8); or
+        (0, H) and (H, 0) arrays, and the caller computes M6 (see ``y``).
+    b_O : (O,) output bias ((0,) when the caller computes M6).
     offsets, routed, pair_ptr, pair_src, pair_col, act_ptr, act_mod : the work lists (module
         docstring).
 
@@ -344,7 +507,8 @@ def clockwork_forward_kernel(x, h_init, r, reset, W_HT, W_IT, b_H, W_O, W_OT, b_
     -------
     h : (L, B, H) the states :math:`h_t`.
     y : (L, B, O) the outputs :math:`y_t = W_O h_t + b_O` (M6), step by step, so that a step's
-        output does not depend on where the call starts (chunked runs equal whole runs bitwise).
+        output does not depend on where the call starts (chunked runs equal whole runs bitwise);
+        (L, B, 0) if W_O is (0, H).
 
     Notes
     -----
@@ -396,7 +560,10 @@ def clockwork_forward_kernel(x, h_init, r, reset, W_HT, W_IT, b_H, W_O, W_OT, b_
                 h_t[b, r0:r0 + k_i] = b_H[r0:r0 + k_i]
             # (M3) input block of W_I, routed modules only (M1: the others are zero)
             if routed[i]:
-                _add_block_product(h_t, r0, x[t], 0, W_IT, 0, r0, D, k_i)
+                if B == 1:
+                    _add_row_product(h_t, r0, x[t], 0, W_IT, 0, r0, D, k_i)
+                else:
+                    _add_tile_product(h_t, r0, x[t], 0, W_IT, 0, r0, D, k_i)
             # (M3) recurrent blocks W_H[i, j], wired sources j only (M1)
             for p in range(pair_ptr[i], pair_ptr[i + 1]):
                 j = pair_src[p]
@@ -405,22 +572,35 @@ def clockwork_forward_kernel(x, h_init, r, reset, W_HT, W_IT, b_H, W_O, W_OT, b_
                     # h[j] changed since Z_ij was computed: multiply again
                     c0 = offsets[j]
                     Z[:, z0:z0 + k_i] = 0
-                    _add_block_product(Z, z0, h_prev, c0, W_HT, c0, r0, offsets[j + 1] - c0,
-                                       k_i)
+                    k_j = offsets[j + 1] - c0
+                    if B == 1:
+                        _add_row_product(Z, z0, h_prev, c0, W_HT, c0, r0, k_j, k_i)
+                    else:
+                        _add_tile_product(Z, z0, h_prev, c0, W_HT, c0, r0, k_j, k_i)
                     Z_version[p] = version[j]
                 for b in range(B):
                     a_i = h_t[b, r0:r0 + k_i]
                     z = Z[b, z0:z0 + k_i]
                     for q in range(k_i):
                         a_i[q] += z[q]
-            # (M4) active modules: tanh
+        # (M4) active modules: tanh, once per run of adjacent active modules (act_mod is sorted)
+        a = act_ptr[t]
+        while a < act_ptr[t + 1]:
+            e = a + 1
+            while e < act_ptr[t + 1] and act_mod[e] == act_mod[e - 1] + 1:
+                e += 1
+            u0 = offsets[act_mod[a]]
+            u1 = offsets[act_mod[e - 1] + 1]
             for b in range(B):
-                tanh_inplace(h_t[b, r0:r0 + k_i])
+                tanh_inplace(h_t[b, u0:u1])
+            a = e
         # the modules that fired hold new states from now on
         for a in range(act_ptr[t], act_ptr[t + 1]):
             version[act_mod[a]] = clock
         clock += 1
         # (M6) output layer: every module feeds y_t
+        if O == 0:
+            continue
         y_t = y[t]                                     # (B, O) view
         for b in range(B):
             y_t[b, :] = b_O
@@ -449,9 +629,9 @@ def _flush(p, i, j, S, h_value, grad, dW_H, W_H, offsets, pair_col):
     B = S.shape[0]
     if B >= 4:
         # gradient to the entering state through W_H[i, j] (B4, second term)
-        _add_block_product(grad, c0, S, z0, W_H, r0, c0, k_i, k_j)
+        _add_tile_product(grad, c0, S, z0, W_H, r0, c0, k_i, k_j)
         # recurrent weight gradient, wired blocks only (B6)
-        _add_outer_products(dW_H, r0, c0, S, z0, k_i, h_value, c0, k_j)
+        _add_tile_outer(dW_H, r0, c0, S, z0, k_i, h_value, c0, k_j)
     else:
         # the same two updates in one pass over the block (fewer loop overheads for small B)
         for u in range(k_i):
@@ -561,7 +741,10 @@ def clockwork_backward_kernel(x, h_init, r, h, reset, W_H, W_I, W_IT, dy, W_O, d
                     d[u] = d_out[u] + e[u]
         else:
             dh_prev[:, :] = eps
-            _add_block_product(dh_prev, 0, dy[t], 0, W_O, 0, 0, O, H)
+            if B == 1:
+                _add_row_product(dh_prev, 0, dy[t], 0, W_O, 0, 0, O, H)
+            else:
+                _add_tile_product(dh_prev, 0, dy[t], 0, W_O, 0, 0, O, H)
         for a in range(act_ptr[t], act_ptr[t + 1]):
             j = act_mod[a]
             # h_t[j] is a new version: complete the gradient the later steps sent it (B4, B6)
@@ -600,7 +783,10 @@ def clockwork_backward_kernel(x, h_init, r, h, reset, W_H, W_I, W_IT, dy, W_O, d
                 pending[p] = True
             if routed[i]:
                 # input weight and input gradients, routed modules only (B7)
-                _add_outer_products(dW_IT, 0, r0, x[t], 0, D, da, r0, k_i)
+                if B == 1:
+                    _add_row_outer(dW_IT, 0, r0, x[t], 0, D, da, r0, k_i)
+                else:
+                    _add_tile_outer(dW_IT, 0, r0, x[t], 0, D, da, r0, k_i)
                 if D < 8:
                     _add_block_dots(dx[t], 0, da, r0, W_IT, 0, r0, k_i, D)
                 else:
