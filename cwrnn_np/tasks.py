@@ -71,6 +71,9 @@ class Task:
     metric = "loss"
     #: the trainer carries the hidden state from one batch to the next when a batch continues
     stateful = False
+    #: the loss has a term at every step, so a batch can be cut into truncated-BPTT chunks
+    #: (``train.chunk_length``) whose targets are the matching slices of ``Batch.target``
+    per_step = False
 
     @staticmethod
     def defaults(cfg: Config) -> None:
@@ -89,6 +92,7 @@ class GenerationTask(Task):
     description = ("reproduce a 320-sample clip with no input (the paper's §4.1); "
                    "data.source = embedded | eeg | membrane, data.clip = index")
     metric = "nmse"
+    per_step = True
 
     @staticmethod
     def defaults(cfg):
@@ -187,6 +191,7 @@ class TextTask(Task):
                    "standard-library source), data.length = chunk length")
     metric = "nats"
     stateful = True
+    per_step = True
 
     @staticmethod
     def defaults(cfg):
@@ -281,6 +286,7 @@ class CopyTask(Task):
     name = "copy"
     description = "copy memory (per-step cross-entropy); data.length = delay"
     metric = "nats"
+    per_step = True
 
     @staticmethod
     def defaults(cfg):

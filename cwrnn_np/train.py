@@ -12,7 +12,9 @@ One **step** is one optimizer update on one minibatch (:meth:`cwrnn_np.tasks.Tas
 
 * **Carried state.** For a stateful task (text), a batch that continues the previous one starts
   from the previous batch's last state ``cache.h_last`` and clock offset, so the clock runs on
-  across batches (truncated BPTT: no gradient crosses the boundary).
+  across batches (truncated BPTT: no gradient crosses the boundary). With
+  ``train.chunk_length`` = C > 0, a task with a loss at every step cuts each batch into chunks
+  of C steps, one update per chunk, with the state and the clock carried from chunk to chunk.
 * **Dynamic forgetting** (design note): with period F, the state is reset to r at every global
   step g = t0 + t with g > 0 and g mod F = 0 (the ``resets`` of :func:`cwrnn_np.forward`), and
   F grows over training: piecewise constant over equal stages (the note's 3 → 10 → 100 → 1000)
@@ -258,6 +260,27 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
             arrays.update({f"best/{k}": v for k, v in best.items()})
         save_checkpoint(run_dir, params, opt_state, meta, arrays)
 
+    # truncated BPTT within a batch: step -> (batch, chunk); the state and the clock carry on
+    # from chunk to chunk of one batch (and across batches for a stateful task)
+    C = cfg.train.chunk_length
+    L0 = task.train_batch(0).x.shape[0]
+    if C < 0:
+        raise ConfigError(f"train.chunk_length must be >= 0, got {C}")
+    if C and not task.per_step:
+        raise ConfigError(f"train.chunk_length applies to tasks with a loss at every step "
+                          f"(generation, text, copy), not {cfg.task!r}")
+    n_chunks = -(-L0 // C) if C else 1
+
+    def chunk_of(step):
+        b, c = divmod(step, n_chunks)
+        batch = task.train_batch(b)
+        if n_chunks == 1:
+            return batch if task.stateful else dataclasses.replace(batch, continues=False)
+        part = slice(c * C, (c + 1) * C)
+        return dataclasses.replace(batch, x=batch.x[part], target=batch.target[part],
+                                   t0=batch.t0 + c * C,
+                                   continues=c > 0 or (task.stateful and batch.continues))
+
     if resume is None:
         checkpoint(0)
     stop_at = steps if until is None else min(until, steps)
@@ -270,8 +293,8 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
     step = start
     try:
         while step < stop_at and not history["stopped_early"]:
-            batch = task.train_batch(step)
-            h_init = carried if (task.stateful and batch.continues) else None
+            batch = chunk_of(step)
+            h_init = carried if batch.continues else None
             F = forgetting.period(step, steps)
             resets = forgetting.resets(F, batch.t0, batch.x.shape[0])
             # overflow is detected below, explicitly, so numpy's warnings are silenced here
@@ -291,7 +314,7 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
                 if not all(np.isfinite(v).all() for v in params.values()):
                     raise TrainingDiverged(f"training diverged at step {step + 1}: the update "
                                            f"made a parameter non-finite")
-            carried = cache.h_last if task.stateful else None
+            carried = cache.h_last if (task.stateful or n_chunks > 1) else None
             step += 1
             record = {"step": step, "split": "train", "loss": loss}
             if F is not None:

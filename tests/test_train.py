@@ -168,3 +168,51 @@ def test_srn_kind_builds_one_period_one_module():
     apply_overrides(cfg, ["model.kind=srn", "model.n_modules=3", "model.module_size=5"])
     spec = build_spec(cfg.model, 0, 1)
     assert spec.periods == (1,) and spec.hidden_size == 15
+
+
+def test_chunked_truncated_bptt_carries_state_and_clock(tmp_path, monkeypatch):
+    """chunk_length = 16 on a 60-step clip: 4 updates per pass, t0 = 0, 16, 32, 48, and every
+    chunk after the first starts from the previous chunk's last state."""
+    import cwrnn_np.train as train_module
+    calls = []
+    real_forward = train_module.forward
+
+    def spy(params, spec, x, h_init=None, t0=0, resets=None, backend="numba"):
+        y, cache = real_forward(params, spec, x, h_init=h_init, t0=t0, resets=resets,
+                                backend=backend)
+        calls.append((x.shape[0], t0, h_init, cache.h_last))
+        return y, cache
+
+    monkeypatch.setattr(train_module, "forward", spy)
+    cfg = tiny("generation", tmp_path, **{"train.chunk_length": 16, "train.steps": 8,
+                                          "train.eval_every": 0})
+    res = train(cfg, run_dir=tmp_path / "r")
+    train_calls = calls[:8]
+    assert [c[0] for c in train_calls] == [16, 16, 16, 12] * 2
+    assert [c[1] for c in train_calls] == [0, 16, 32, 48] * 2
+    assert train_calls[0][2] is None and train_calls[4][2] is None
+    for prev, cur in zip(train_calls[:3], train_calls[1:4]):
+        assert np.shares_memory(cur[2], prev[3])  # the carried state is the last state
+    assert res.step == 8
+    with pytest.raises(ConfigError, match="chunk_length applies to tasks with a loss at every"):
+        train(tiny("adding", tmp_path, **{"train.chunk_length": 4}), run_dir=tmp_path / "a")
+
+
+def test_early_stopping_keeps_the_best_parameters(tmp_path, monkeypatch):
+    from cwrnn_np.tasks import GenerationTask
+    scores = iter([0.5, 0.4, 0.45, 0.6, 0.7, 0.8])
+    real = GenerationTask.evaluate
+
+    def fake(self, run, split):
+        out = real(self, run, split)
+        if split == "valid":
+            out["nmse"] = next(scores)
+        return out
+
+    monkeypatch.setattr(GenerationTask, "evaluate", fake)
+    cfg = tiny("generation", tmp_path, **{"train.eval_every": 2, "train.patience": 2,
+                                          "train.steps": 50})
+    res = train(cfg, run_dir=tmp_path / "r", log=lambda m: None)
+    assert res.stopped_early and res.step == 8 and res.best_valid == 0.4
+    _, _, meta, arrays = load_checkpoint(tmp_path / "r")
+    assert meta["history"]["stopped_early"] and any(k.startswith("best/") for k in arrays)
