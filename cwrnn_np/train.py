@@ -253,6 +253,7 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
 
     def checkpoint(step):
         meta = {"spec": spec.to_dict(), "config": config_to_dict(cfg), "step": step,
+                "optimizer": {**opt.to_dict(), "updates": int(opt_state["step"])},
                 "rng": {"kind": "counter", "seed": cfg.train.seed, "next_batch": step},
                 "history": history, "task": cfg.task}
         arrays = {} if carried is None else {"carried": carried}
