@@ -249,10 +249,10 @@ class AddingTask(Task):
 
     @staticmethod
     def defaults(cfg):
-        cfg.model.n_modules, cfg.model.module_size = 4, 8
+        cfg.model.n_modules, cfg.model.module_size = 4, 16
         cfg.optim.name, cfg.optim.lr = "adam", 3e-3
         cfg.optim.clip_norm = 1.0
-        cfg.train.steps, cfg.train.batch_size, cfg.train.eval_every = 1000, 32, 100
+        cfg.train.steps, cfg.train.batch_size, cfg.train.eval_every = 3000, 32, 250
         cfg.data.length = 50
 
     def __init__(self, cfg):
