@@ -242,24 +242,45 @@ class TextTask(Task):
         return {"nats": total / max(count, 1), "bits": total / max(count, 1) / np.log(2)}
 
 
-class AddingTask(Task):
-    name = "adding"
-    description = "adding problem (MSE at the last step); data.length = sequence length"
-    metric = "mse"
+class _SyntheticTask(Task):
+    """A task whose data is generated: fresh training batches, fixed validation and test sets.
+
+    Subclasses define ``_make(n, rng) -> Batch`` and their sizes; batch k of training and the
+    two evaluation sets come from independent counter-based generators.
+    """
+
+    input_size = output_size = 0
 
     @staticmethod
-    def defaults(cfg):
-        cfg.model.n_modules, cfg.model.module_size = 4, 16
+    def _synthetic_defaults(cfg, module_size, steps, eval_every, length):
+        cfg.model.n_modules, cfg.model.module_size = 4, module_size
         cfg.optim.name, cfg.optim.lr = "adam", 3e-3
         cfg.optim.clip_norm = 1.0
-        cfg.train.steps, cfg.train.batch_size, cfg.train.eval_every = 3000, 32, 250
-        cfg.data.length = 50
+        cfg.train.steps, cfg.train.batch_size, cfg.train.eval_every = steps, 32, eval_every
+        cfg.data.length = length
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        self.input_size, self.output_size = 2, 1
         self.valid = self._make(cfg.data.n_valid, _rng(cfg.train.seed, 2))
         self.test = self._make(cfg.data.n_valid, _rng(cfg.train.seed, 3))
+
+    def _make(self, n, rng) -> Batch:
+        raise NotImplementedError
+
+    def train_batch(self, index):
+        return self._make(self.cfg.train.batch_size, _rng(self.cfg.train.seed, 1, index))
+
+
+class AddingTask(_SyntheticTask):
+    name = "adding"
+    description = "adding problem (MSE at the last step); data.length = sequence length"
+    metric = "mse"
+    input_size, output_size = 2, 1
+
+    @staticmethod
+    def defaults(cfg):
+        _SyntheticTask._synthetic_defaults(cfg, module_size=16, steps=3000, eval_every=250,
+                                           length=50)
 
     def _make(self, n, rng):
         x, y = datasets.adding_problem(n, self.cfg.data.length, rng)
@@ -270,9 +291,6 @@ class AddingTask(Task):
         mask[-1] = True
         return Batch(x=self._x(x), target=self._x(target), mask=mask)
 
-    def train_batch(self, index):
-        return self._make(self.cfg.train.batch_size, _rng(self.cfg.train.seed, 1, index))
-
     def loss(self, y, batch):
         return mse(y, batch.target, batch.mask)
 
@@ -282,32 +300,21 @@ class AddingTask(Task):
         return {"mse": mse(y, b.target, b.mask)[0]}
 
 
-class CopyTask(Task):
+class CopyTask(_SyntheticTask):
     name = "copy"
     description = "copy memory (per-step cross-entropy); data.length = delay"
     metric = "nats"
     per_step = True
+    input_size, output_size = 10, 9   # ids: blank, 8 symbols, delimiter; targets 0..8
 
     @staticmethod
     def defaults(cfg):
-        cfg.model.n_modules, cfg.model.module_size = 4, 16
-        cfg.optim.name, cfg.optim.lr = "adam", 3e-3
-        cfg.optim.clip_norm = 1.0
-        cfg.train.steps, cfg.train.batch_size, cfg.train.eval_every = 1000, 32, 100
-        cfg.data.length = 20
-
-    def __init__(self, cfg):
-        super().__init__(cfg)
-        self.input_size, self.output_size = 10, 9   # S = 8 symbols + blank + delimiter; 0..8
-        self.valid = self._make(cfg.data.n_valid, _rng(cfg.train.seed, 2))
-        self.test = self._make(cfg.data.n_valid, _rng(cfg.train.seed, 3))
+        _SyntheticTask._synthetic_defaults(cfg, module_size=16, steps=1000, eval_every=100,
+                                           length=20)
 
     def _make(self, n, rng):
         x, y = datasets.copy_memory(n, self.cfg.data.length, rng)
         return Batch(x=self._x(x), target=y)
-
-    def train_batch(self, index):
-        return self._make(self.cfg.train.batch_size, _rng(self.cfg.train.seed, 1, index))
 
     def loss(self, y, batch):
         return softmax_cross_entropy(y, batch.target)
