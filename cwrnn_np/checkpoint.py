@@ -26,8 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .spec import ClockworkSpec
-
 __all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "FORMAT_VERSION",
            "atomic_write_bytes"]
 
@@ -80,11 +78,13 @@ def save_checkpoint(folder, params: dict, opt_state: dict, meta: dict, arrays=No
     return target
 
 
-def load_checkpoint(path, spec: ClockworkSpec | None = None):
+def load_checkpoint(path, spec=None):
     """Read a checkpoint; return ``(params, opt_state, meta, arrays)``.
 
-    ``path`` is a run folder or a ``checkpoint.npz``. If ``spec`` is given, the checkpoint's spec
-    must equal it and the parameter shapes must match. Raises :class:`CheckpointError` with a
+    ``path`` is a run folder or a ``checkpoint.npz``. If ``spec`` is given (anything with
+    ``to_dict()`` and ``param_shapes()``: a :class:`cwrnn_np.ClockworkSpec` or a
+    :class:`cwrnn_np.nets.Net`), the checkpoint's ``meta["spec"]`` must equal ``spec.to_dict()``
+    and the parameter shapes must match. Raises :class:`CheckpointError` with a
     one-line reason for a missing, truncated, corrupt or mismatched file.
     """
     path = Path(path)
@@ -111,17 +111,15 @@ def load_checkpoint(path, spec: ClockworkSpec | None = None):
     opt_state = {k[4:]: v for k, v in data.items() if k.startswith("opt/")}
     arrays = {k[6:]: v for k, v in data.items() if k.startswith("array/")}
     if spec is not None:
-        try:
-            saved = ClockworkSpec(**meta["spec"]) if "spec" in meta else None
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"checkpoint {path} holds an invalid spec ({exc})") from None
-        if saved != spec:
+        expected = spec.to_dict()
+        saved = meta.get("spec")
+        if saved != expected:
             raise CheckpointError(f"checkpoint {path} was made for a different network: "
-                                  f"saved {saved}, expected {spec}")
+                                  f"saved {saved}, expected {expected}")
         for name, shape in spec.param_shapes().items():
             if name not in params:
                 raise CheckpointError(f"checkpoint {path} lacks parameter {name!r}")
-            if params[name].shape != shape:
+            if params[name].shape != tuple(shape):
                 raise CheckpointError(f"checkpoint {path}: parameter {name!r} has shape "
-                                      f"{params[name].shape}, expected {shape}")
+                                      f"{params[name].shape}, expected {tuple(shape)}")
     return params, opt_state, meta, arrays

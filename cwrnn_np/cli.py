@@ -69,33 +69,29 @@ def _load(run):
     from .tasks import make_task
     from .train import load_run
 
-    cfg, spec, params, meta = load_run(run)
+    cfg, net, params, meta = load_run(run)
     cfg.train.progress = False
-    return cfg, spec, params, meta, make_task(cfg)
+    return cfg, net, params, meta, make_task(cfg)
 
 
 def cmd_evaluate(args) -> int:
-    from .model import forward
-
-    cfg, spec, params, meta, task = _load(args.run)
+    cfg, net, params, meta, task = _load(args.run)
     out = {"run": str(args.run), "step": meta["step"]}
     for split in ("valid", "test"):
-        m = task.evaluate(lambda x, h, t0: forward(params, spec, x, h_init=h, t0=t0,
-                                                   backend=cfg.model.backend), split)
+        m = task.evaluate(lambda x, h, t0: net.forward(params, x, h_init=h, t0=t0,
+                                                       backend=cfg.model.backend), split)
         out[split] = {k: float(v) for k, v in m.items() if np.ndim(v) == 0}
     print(json.dumps(out, indent=1))
     return 0
 
 
 def cmd_sample(args) -> int:
-    from .model import forward
-
-    cfg, spec, params, meta, task = _load(args.run)
+    cfg, net, params, meta, task = _load(args.run)
     run_dir = Path(args.run)
+    dtype = next(iter(params.values())).dtype
     if cfg.task == "generation":
         L = args.length or task.batch.x.shape[0]
-        y, _ = forward(params, spec, np.zeros((L, 1, 0), params["W_H"].dtype),
-                       backend=cfg.model.backend)
+        y, _ = net.forward(params, np.zeros((L, 1, 0), dtype), backend=cfg.model.backend)
         wave = y[:, 0, 0]
         np.save(run_dir / "sample.npy", wave)
         import matplotlib
@@ -121,9 +117,9 @@ def cmd_sample(args) -> int:
         idx = int(task.vocab.encode(prime)[0])
         h, out = None, [prime]
         for t in range(L):
-            x = np.zeros((1, 1, V), params["W_H"].dtype)
+            x = np.zeros((1, 1, V), dtype)
             x[0, 0, idx] = 1
-            y, cache = forward(params, spec, x, h_init=h, t0=t, backend=cfg.model.backend)
+            y, cache = net.forward(params, x, h_init=h, t0=t, backend=cfg.model.backend)
             z = y[0, 0] / max(args.temperature, 1e-6)
             p = np.exp(z - z.max())
             idx = int(rng.choice(V, p=p / p.sum()))
@@ -212,7 +208,7 @@ def cmd_list(args) -> int:
           + ", or a list of booleans")
     print("period schedules (--set model.periods=...): exponential, fibonacci, symmetric, "
           "fibonacci-symmetric, linear, random, or a list such as [1,4,16,4,1]")
-    print("model kinds (--set model.kind=...): cwrnn, srn")
+    print("model kinds (--set model.kind=...): cwrnn, srn, lstm")
     print("optimizers (--set optim.name=...): " + ", ".join(OPTIMIZERS))
     print("dynamic forgetting (--set train.forgetting=...): off, piecewise, geometric")
     return 0

@@ -46,8 +46,13 @@ class ConfigError(ValueError):
 class ModelConfig:
     """The network (:class:`cwrnn_np.ClockworkSpec` fields, in config form)."""
 
-    # "cwrnn" (Clockwork RNN) or "srn" (one module of n_modules * module_size units, period 1).
+    # "cwrnn" (Clockwork RNN), "srn" (one module, period 1) or "lstm" (the paper's baseline).
     kind: str = "cwrnn"
+    # Hidden units H of an "srn" or "lstm" (default: n_modules * module_size).
+    hidden_size: int | None = None
+    # LSTM only: peephole connections, and the forget-gate bias at init (the paper used 5).
+    peepholes: bool = True
+    forget_bias: float = 5.0
     # Number of modules n and units per module k (every module the same size) ...
     n_modules: int = 9
     module_size: int = 4

@@ -3,7 +3,8 @@
 * ``loss.png``: training loss per step and the validation metric at each evaluation
   (from ``metrics.jsonl``);
 * ``generation.png`` (generation task): the target clip against the network's output;
-* ``clock.png``: which modules were active at each step of one sequence (the clock raster).
+* ``clock.png``: which modules were active at each step of one sequence (the clock raster;
+  clocked networks only).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def read_metrics(run_dir) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line]
 
 
-def write_plots(run_dir, task, spec: ClockworkSpec, final: dict) -> list[Path]:
+def write_plots(run_dir, task, net, final: dict) -> list[Path]:
     """Write the run's PNG plots; return their paths."""
     import matplotlib
     matplotlib.use("Agg", force=False)
@@ -70,6 +71,9 @@ def write_plots(run_dir, task, spec: ClockworkSpec, final: dict) -> list[Path]:
         fig.savefig(out[-1], dpi=100)
         plt.close(fig)
 
+    if not isinstance(net.spec, ClockworkSpec):
+        return out  # an LSTM has no clock to draw
+    spec = net.spec
     L = int(task.train_batch(0).x.shape[0])
     fig, ax = plt.subplots(figsize=(8, 0.4 * spec.n_modules + 1.5))
     plot_clock(spec, L, ax=ax)

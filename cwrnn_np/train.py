@@ -41,13 +41,12 @@ import numpy as np
 from . import schedules
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import Config, ConfigError, config_from_dict, config_to_dict
-from .model import backward, forward
+from .nets import Net
 from .optim import NonFiniteGradientError, make_optimizer
-from .params import init_params
 from .spec import ClockworkSpec
 from .tasks import Task, make_task
 
-__all__ = ["train", "build_spec", "ForgettingSchedule", "TrainingDiverged", "RunResult",
+__all__ = ["train", "build_spec", "build_net", "ForgettingSchedule", "TrainingDiverged", "RunResult",
            "load_run"]
 
 
@@ -62,19 +61,38 @@ class RunResult:
     run_dir: Path
     step: int
     params: dict
-    spec: ClockworkSpec
+    net: Net
     final: dict          # metrics of the final parameters on "valid" and "test"
     best_valid: float | None
     stopped_early: bool
 
 
+def _hidden_size(m) -> int:
+    if m.hidden_size is not None:
+        return m.hidden_size
+    return sum(m.module_sizes) if m.module_sizes else m.n_modules * m.module_size
+
+
+def build_net(m, input_size: int, output_size: int) -> Net:
+    """The :class:`cwrnn_np.nets.Net` of a :class:`cwrnn_np.config.ModelConfig`."""
+    if m.kind == "lstm":
+        from .lstm import LSTMSpec
+        try:
+            spec = LSTMSpec(input_size, output_size, _hidden_size(m), peepholes=m.peepholes,
+                            forget_bias=m.forget_bias, learn_h0=m.learn_h0)
+        except ValueError as exc:
+            raise ConfigError(f"model: {exc}") from None
+        return Net("lstm", spec)
+    return Net(m.kind, build_spec(m, input_size, output_size))
+
+
 def build_spec(m, input_size: int, output_size: int) -> ClockworkSpec:
-    """The :class:`ClockworkSpec` of a :class:`cwrnn_np.config.ModelConfig`."""
+    """The :class:`ClockworkSpec` of a :class:`cwrnn_np.config.ModelConfig` (kind cwrnn or srn)."""
     if m.kind == "srn":
-        H = sum(m.module_sizes) if m.module_sizes else m.n_modules * m.module_size
-        return ClockworkSpec(input_size, output_size, [H], [1], learn_h0=m.learn_h0)
+        return ClockworkSpec(input_size, output_size, [_hidden_size(m)], [1],
+                             learn_h0=m.learn_h0)
     if m.kind != "cwrnn":
-        raise ConfigError(f"model.kind must be 'cwrnn' or 'srn', got {m.kind!r}")
+        raise ConfigError(f"model.kind must be 'cwrnn', 'srn' or 'lstm', got {m.kind!r}")
     sizes = list(m.module_sizes) if m.module_sizes else [m.module_size] * m.n_modules
     n = len(sizes)
     if isinstance(m.periods, str):
@@ -172,15 +190,18 @@ def _new_run_dir(cfg: Config) -> Path:
     raise ConfigError(f"could not create a new run folder under {root}")
 
 
-def load_run(run_dir) -> tuple[Config, ClockworkSpec, dict, dict]:
-    """(config, spec, params, meta) of a run folder's checkpoint."""
+def load_run(run_dir) -> tuple[Config, Net, dict, dict]:
+    """(config, net, params, meta) of a run folder's checkpoint."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise CheckpointError(f"run folder not found: {run_dir}")
     params, _, meta, _ = load_checkpoint(run_dir)
     cfg = config_from_dict(meta["config"])
-    spec = ClockworkSpec(**meta["spec"])
-    return cfg, spec, params, meta
+    try:
+        net = Net.from_dict(meta["spec"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint in {run_dir} holds an invalid spec ({exc})") from None
+    return cfg, net, params, meta
 
 
 def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
@@ -197,7 +218,7 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
     log : where one-line messages go
     """
     task: Task = make_task(cfg)
-    spec = build_spec(cfg.model, task.input_size, task.output_size)
+    net = build_net(cfg.model, task.input_size, task.output_size)
     dtype = np.dtype(cfg.model.dtype)
     o = cfg.optim
     extra = {"momentum": o.momentum} if o.name in ("sgd", "nesterov") else (
@@ -210,7 +231,7 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
         raise ConfigError(f"optim: {exc}") from None
     forgetting = ForgettingSchedule(cfg.train.forgetting, tuple(cfg.train.forgetting_periods),
                                     cfg.train.forgetting_start, cfg.train.forgetting_end)
-    masks = spec.param_masks()
+    masks = net.param_masks()
     steps = cfg.train.steps
     if steps < 1:
         raise ConfigError(f"train.steps must be >= 1, got {steps}")
@@ -219,7 +240,7 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
     history = {"best_valid": None, "evals_since_best": 0, "stopped_early": False}
     carried = None
     if resume is not None:
-        params, opt_state, meta, arrays = load_checkpoint(resume, spec)
+        params, opt_state, meta, arrays = load_checkpoint(resume, net)
         saved = config_from_dict(meta["config"])
         for section, keys in (("train", ("steps", "progress", "runs_dir")),):
             for k in keys:
@@ -233,8 +254,8 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
         best = {k[5:]: v for k, v in arrays.items() if k.startswith("best/")} or None
         run_dir = Path(resume)
     else:
-        params = init_params(spec, np.random.default_rng([cfg.train.seed, 0]), dtype=dtype,
-                             scale=cfg.model.init_scale)
+        params = net.init(np.random.default_rng([cfg.train.seed, 0]), dtype=dtype,
+                          scale=cfg.model.init_scale)
         opt_state = opt.init(params)
         start = 0
         best = None
@@ -249,10 +270,10 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
     (run_dir / "config.json").write_text(json.dumps(config_to_dict(cfg), indent=1))
 
     def run(x, h, t0):
-        return forward(params, spec, x, h_init=h, t0=t0, backend=cfg.model.backend)
+        return net.forward(params, x, h_init=h, t0=t0, backend=cfg.model.backend)
 
     def checkpoint(step):
-        meta = {"spec": spec.to_dict(), "config": config_to_dict(cfg), "step": step,
+        meta = {"spec": net.to_dict(), "config": config_to_dict(cfg), "step": step,
                 "optimizer": {**opt.to_dict(), "updates": int(opt_state["step"])},
                 "rng": {"kind": "counter", "seed": cfg.train.seed, "next_batch": step},
                 "history": history, "task": cfg.task}
@@ -300,13 +321,13 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
             resets = forgetting.resets(F, batch.t0, batch.x.shape[0])
             # overflow is detected below, explicitly, so numpy's warnings are silenced here
             with np.errstate(over="ignore", invalid="ignore"):
-                y, cache = forward(params, spec, batch.x, h_init=h_init, t0=batch.t0,
-                                   resets=resets, backend=cfg.model.backend)
+                y, cache = net.forward(params, batch.x, h_init=h_init, t0=batch.t0,
+                                       resets=resets, backend=cfg.model.backend)
                 loss, dy = task.loss(y, batch)
                 if not math.isfinite(loss):
                     raise TrainingDiverged(f"training diverged at step {step + 1}: the loss "
                                            f"is {loss}")
-                grads = backward(params, spec, dy, cache, backend=cfg.model.backend)
+                grads = net.backward(params, dy, cache, backend=cfg.model.backend)
                 try:
                     params, opt_state = opt.update(params, grads, opt_state, masks)
                 except NonFiniteGradientError as exc:
@@ -361,15 +382,15 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
         final_params = best if (best is not None and cfg.train.patience) else params
         for split in ("valid", "test"):
             metrics = task.evaluate(
-                lambda x, h, t0: forward(final_params, spec, x, h_init=h, t0=t0,
-                                         backend=cfg.model.backend), split)
+                lambda x, h, t0: net.forward(final_params, x, h_init=h, t0=t0,
+                                             backend=cfg.model.backend), split)
             final[split] = metrics
         (run_dir / "final.json").write_text(json.dumps(
             {s: _json_safe(m) for s, m in final.items()}, indent=1))
         try:
             from .report import write_plots
-            write_plots(run_dir, task, spec, final)
+            write_plots(run_dir, task, net, final)
         except Exception as exc:  # plots are a convenience; never lose a run over them
             log(f"warning: could not write plots: {exc}")
-    return RunResult(run_dir=run_dir, step=step, params=params, spec=spec, final=final,
+    return RunResult(run_dir=run_dir, step=step, params=params, net=net, final=final,
                      best_valid=history["best_valid"], stopped_early=history["stopped_early"])

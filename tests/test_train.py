@@ -62,8 +62,8 @@ def test_masked_weights_stay_zero_after_training(tmp_path):
     cfg = tiny("generation", tmp_path, **{"model.connectivity": "clockwork-strict",
                                           "model.input_modules": "fastest"})
     res = train(cfg, run_dir=tmp_path / "r")
-    assert np.all(res.params["W_H"][~res.spec.M_H] == 0)
-    assert np.all(res.params["W_H"][res.spec.M_H] != 0)
+    assert np.all(res.params["W_H"][~res.net.spec.M_H] == 0)
+    assert np.all(res.params["W_H"][res.net.spec.M_H] != 0)
 
 
 def test_divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -173,9 +173,9 @@ def test_srn_kind_builds_one_period_one_module():
 def test_chunked_truncated_bptt_carries_state_and_clock(tmp_path, monkeypatch):
     """chunk_length = 16 on a 60-step clip: 4 updates per pass, t0 = 0, 16, 32, 48, and every
     chunk after the first starts from the previous chunk's last state."""
-    import cwrnn_np.train as train_module
+    import cwrnn_np.nets as nets_module
     calls = []
-    real_forward = train_module.forward
+    real_forward = nets_module.forward
 
     def spy(params, spec, x, h_init=None, t0=0, resets=None, backend="numba"):
         y, cache = real_forward(params, spec, x, h_init=h_init, t0=t0, resets=resets,
@@ -183,7 +183,7 @@ def test_chunked_truncated_bptt_carries_state_and_clock(tmp_path, monkeypatch):
         calls.append((x.shape[0], t0, h_init, cache.h_last))
         return y, cache
 
-    monkeypatch.setattr(train_module, "forward", spy)
+    monkeypatch.setattr(nets_module, "forward", spy)
     cfg = tiny("generation", tmp_path, **{"train.chunk_length": 16, "train.steps": 8,
                                           "train.eval_every": 0})
     res = train(cfg, run_dir=tmp_path / "r")
