@@ -12,7 +12,7 @@ Quick start::
     params = cw.init_params(spec, np.random.default_rng(0))
     y, cache = cw.forward(params, spec, np.zeros((10, 1, 2)))
 """
-from . import masks, plotting, schedules
+from . import lstm, masks, plotting, schedules
 from .gradcheck import GradcheckReport, gradcheck
 from .losses import mse, softmax_cross_entropy, softmax_cross_entropy_last
 from .model import BACKENDS, DEFAULT_BACKEND, backward, forward
@@ -29,4 +29,5 @@ __all__ = [
     "init_params", "validate_params", "forward", "backward", "gradcheck", "clock",
     "mse", "softmax_cross_entropy", "softmax_cross_entropy_last",
     "srn_spec", "split_phases", "odd_even", "round_robin", "masks", "plotting", "schedules",
+    "lstm",
 ]
