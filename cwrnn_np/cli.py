@@ -6,6 +6,7 @@ Subcommands::
     cwrnn evaluate RUN
     cwrnn sample RUN [--length N] [--temperature T] [--seed S]
     cwrnn gradcheck [--backend numpy|numba|all] [--seed S]
+    cwrnn experiment generation|classification [--seeds N] [--steps N] ...
     cwrnn bench [benchmark options]
     cwrnn list
 
@@ -187,6 +188,24 @@ def cmd_gradcheck(args) -> int:
     return 0 if ok else 1
 
 
+def cmd_experiment(args) -> int:
+    from .experiments import run_classification, run_generation
+
+    seeds = tuple(range(args.seeds))
+    if args.name == "generation":
+        run_generation(out_dir=args.out_dir, seeds=seeds, steps=args.steps or 2000,
+                       source=args.source, tag="generation" if args.source == "embedded"
+                       else f"generation-{args.source}",
+                       clips=tuple(range(args.clips)) if args.clips else (0, 1, 2, 3, 4))
+    elif args.name == "classification":
+        run_classification(out_dir=args.out_dir, seeds=seeds, steps=args.steps or 600,
+                           data_dir=args.data_dir)
+    else:
+        raise CLIError(f"unknown experiment {args.name!r}; choose generation or classification")
+    print(Path(args.out_dir) / f"{args.name}.md")
+    return 0
+
+
 def cmd_bench(args, rest) -> int:
     from .bench import main as bench_main
     bench_main(rest)
@@ -238,6 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("gradcheck", help="audit every variant's gradients (table)")
     g.add_argument("--backend", default="all", help="numpy, numba or all (default)")
     g.add_argument("--seed", type=int, default=0)
+    x = sub.add_parser("experiment", help="run a paper/design-note experiment, write its report")
+    x.add_argument("name", help="generation or classification")
+    x.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
+    x.add_argument("--steps", type=int, default=0, help="training steps per run")
+    x.add_argument("--source", default="embedded", help="generation: embedded, eeg, membrane")
+    x.add_argument("--clips", type=int, default=0, help="generation: first N clips (default 5)")
+    x.add_argument("--data-dir", default="", help="classification: Japanese Vowels folder")
+    x.add_argument("--out-dir", default="docs/experiments", help="where reports are written")
     sub.add_parser("bench", help="benchmark (see python -m cwrnn_np.bench --help)",
                    add_help=False)
     sub.add_parser("list", help="tasks, variants, schedules, optimizers")
@@ -256,7 +283,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         handler = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample,
-                   "gradcheck": cmd_gradcheck, "list": cmd_list}[args.command]
+                   "gradcheck": cmd_gradcheck, "list": cmd_list,
+                   "experiment": cmd_experiment}[args.command]
         return handler(args)
     except TrainingDiverged as exc:
         print(f"cwrnn: {exc}", file=sys.stderr)

@@ -205,7 +205,7 @@ def load_run(run_dir) -> tuple[Config, Net, dict, dict]:
 
 
 def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
-          log=print) -> RunResult:
+          log=print, plots: bool = True) -> RunResult:
     """Train a network as ``cfg`` says; return a :class:`RunResult`.
 
     Parameters
@@ -216,6 +216,7 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
         except for ``train.steps``, ``train.progress`` and ``train.runs_dir``)
     until : stop after this many steps in all (a checkpoint is written), e.g. to resume later
     log : where one-line messages go
+    plots : write the PNG plots at the end (experiments running many runs turn this off)
     """
     task: Task = make_task(cfg)
     net = build_net(cfg.model, task.input_size, task.output_size)
@@ -389,7 +390,8 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
             {s: _json_safe(m) for s, m in final.items()}, indent=1))
         try:
             from .report import write_plots
-            write_plots(run_dir, task, net, final)
+            if plots:
+                write_plots(run_dir, task, net, final)
         except Exception as exc:  # plots are a convenience; never lose a run over them
             log(f"warning: could not write plots: {exc}")
     return RunResult(run_dir=run_dir, step=step, params=params, net=net, final=final,
