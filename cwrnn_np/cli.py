@@ -183,6 +183,22 @@ def cmd_gradcheck(args) -> int:
             wname, widx, _, _ = rep.worst
             print(f"{name:<34s} {b:<7s} {rep.max_rel_error:15.3e}  {wname}{list(widx)}"
                   f"{'' if passed else '  FAIL'}")
+    from .lstm import LSTMSpec, gradcheck_lstm, init_lstm_params
+    for name, peep in (("lstm", False), ("lstm + peepholes", True)):
+        spec = LSTMSpec(2, 2, 3, peepholes=peep, learn_h0=True)
+        params = init_lstm_params(spec, rng)
+        for key in ("p_i", "p_f", "p_o", "h_0"):
+            if key in params:
+                params[key] = 0.5 * rng.standard_normal(params[key].shape)
+        x = rng.standard_normal((9, 2, 2))
+        for b in backends:
+            rep = gradcheck_lstm(params, spec, x, resets=[4], backend=b,
+                                 rng=np.random.default_rng(args.seed))
+            passed = rep.passed(1e-6)
+            ok &= passed
+            wname, widx, _, _ = rep.worst
+            print(f"{name:<34s} {b:<7s} {rep.max_rel_error:15.3e}  {wname}{list(widx)}"
+                  f"{'' if passed else '  FAIL'}")
     print("all gradients agree with finite differences (tolerance 1e-6)" if ok
           else "SOME GRADIENT CHECKS FAILED")
     return 0 if ok else 1

@@ -33,6 +33,7 @@ def _same_params(a, b):
 
 @pytest.mark.parametrize("task, sets", [
     ("generation", {}),
+    ("generation", {"model.kind": "lstm", "model.hidden_size": 4, "model.learn_h0": "true"}),
     ("text", {"data.length": 8, "train.batch_size": 3, "train.forgetting": "geometric",
               "train.forgetting_start": 2, "train.forgetting_end": 40,
               "model.learn_h0": "true"}),
@@ -216,3 +217,21 @@ def test_early_stopping_keeps_the_best_parameters(tmp_path, monkeypatch):
     assert res.stopped_early and res.step == 8 and res.best_valid == 0.4
     _, _, meta, arrays = load_checkpoint(tmp_path / "r")
     assert meta["history"]["stopped_early"] and any(k.startswith("best/") for k in arrays)
+
+
+def test_lstm_trains_everywhere_a_cwrnn_does(tmp_path):
+    """model.kind=lstm: trainer, checkpoints, masks (none), evaluation and resume."""
+    cfg = tiny("text", tmp_path, **{"model.kind": "lstm", "model.hidden_size": 5,
+                                    "model.peepholes": "true", "train.batch_size": 2,
+                                    "data.length": 8, "train.steps": 6})
+    path = tmp_path / "t.txt"
+    path.write_text("lstm (baseline) " * 80)
+    apply_overrides(cfg, [f"data.path={path}"])
+    res = train(cfg, run_dir=tmp_path / "r")
+    assert res.net.kind == "lstm" and res.net.spec.peepholes
+    init = res.net.init(np.random.default_rng(0))
+    assert init["b"][5:10].tolist() == [5.0] * 5  # forget-gate block [i, f, o, g] at init
+    assert res.step == 6
+    p, _, meta, arrays = load_checkpoint(tmp_path / "r", res.net)
+    assert meta["spec"]["kind"] == "lstm" and arrays["carried"].shape == (2, 10)
+    assert not (tmp_path / "r" / "clock.png").exists()  # no clock to draw
