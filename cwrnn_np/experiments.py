@@ -43,6 +43,25 @@ LR_SWEEP = {
 }
 
 
+def machine() -> str:
+    """One line describing this machine and the library versions."""
+    import os
+    import platform
+
+    import numba
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, NumPy "
+            f"{np.__version__}, Numba {numba.__version__}")
+
+
 def generation_settings(family: str, budget: int, lr: dict) -> list[str]:
     """The ``--set`` options of one generation network (family at budget)."""
     H, n = match_budget(family, budget, D=0, O=1, g=9)
@@ -106,12 +125,22 @@ def run_generation(out_dir="docs/experiments", budgets=(100, 250, 500, 1000),
     if bar is not None:
         bar.close()
     settings = dict(budgets=list(budgets), families=list(families), clips=list(clips),
-                    seeds=list(seeds), steps=steps, source=source, lr=lr)
+                    seeds=list(seeds), steps=steps, source=source, lr=lr, machine=machine(),
+                    wall_seconds=round(sum(r["seconds"] for r in results), 1))
     (out_dir / f"{tag}.json").write_text(json.dumps({"settings": settings,
                                                       "runs": results}, indent=1))
     _generation_figure(out_dir / f"{tag}.png", best, source, families, clips, max(budgets))
     (out_dir / f"{tag}.md").write_text(_generation_report(results, settings, tag))
     return results
+
+
+def render_generation(json_path) -> str:
+    """Rebuild the Markdown report of a generation experiment from its JSON."""
+    json_path = Path(json_path)
+    d = json.loads(json_path.read_text())
+    s = d["settings"]
+    s.setdefault("wall_seconds", round(sum(r["seconds"] for r in d["runs"]), 1))
+    return _generation_report(d["runs"], s, json_path.stem)
 
 
 def _summary(results, family, budget):
@@ -145,6 +174,9 @@ def _generation_report(results, s, tag):
     for f in s["families"]:
         cells = [f"{match_budget(f, b)[0]} ({match_budget(f, b)[1]})" for b in s["budgets"]]
         lines.append(f"| {f} | " + " | ".join(cells) + " |")
+    if "machine" in s:
+        lines += ["", f"Machine: {s['machine']}. Wall time: {s['wall_seconds']:.0f} s for "
+                  f"{len(results)} runs (one core)."]
     lines += ["", "Settings: SGD with Nesterov momentum 0.95, gradient norm clipped at 1, "
               f"{s['steps']} steps (full sequences, one clip per network), learning rates "
               + ", ".join(f"{k} {v}" for k, v in s["lr"].items())
@@ -225,8 +257,10 @@ def run_classification(out_dir="docs/experiments", seeds=(0, 1, 2, 3, 4), steps=
             if data_dir:
                 sets.append(f"data.data_dir={data_dir}")
             apply_overrides(cfg, sets)
+            t = time.perf_counter()
             r = train(cfg, log=lambda m: None, plots=False)
             results.append(dict(model=name, seed=seed, params=r.net.n_params(),
+                                seconds=time.perf_counter() - t,
                                 accuracy=float(r.final["test"]["accuracy"]),
                                 valid_accuracy=float(r.final["valid"]["accuracy"]),
                                 steps=r.step, sets=sets[:len(models[name])]))
@@ -252,7 +286,9 @@ def run_classification(out_dir="docs/experiments", seeds=(0, 1, 2, 3, 4), steps=
         params = [r["params"] for r in results if r["model"] == name][0]
         lines.append(f"| {name} | {params} | {statistics.fmean(accs):.4f} ± "
                      f"{statistics.pstdev(accs):.4f} |")
-    lines += ["", "Published figures for this data set: 1-NN with dynamic time warping about "
+    lines += ["", f"Machine: {machine()}. Wall time: "
+              f"{sum(r['seconds'] for r in results):.0f} s for {len(results)} runs (one core).",
+              "", "Published figures for this data set: 1-NN with dynamic time warping about "
               "0.95 (the UEA/UCR archive's DTW baseline), and the best published deep models "
               "about 0.99 (e.g. the results collected by Ruiz et al. 2021, \"The great "
               "multivariate time series classification bake off\"). They come from our "
