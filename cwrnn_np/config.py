@@ -126,6 +126,9 @@ class TrainConfig:
     checkpoint_every: int = 500
     # Parent folder of run folders.
     runs_dir: str = "runs"
+    # Stop after this many seconds of training (0: no limit). A wall-clock budget makes the
+    # number of steps depend on the machine's speed: for budgeted experiments only.
+    max_seconds: float = 0.0
     # Show a progress bar.
     progress: bool = True
 

@@ -34,6 +34,7 @@ import datetime
 import json
 import math
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -314,8 +315,10 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
                    dynamic_ncols=True, mininterval=0.5)
     mf = metrics_path.open("a")
     step = start
+    started = time.perf_counter()
+    out_of_time = False
     try:
-        while step < stop_at and not history["stopped_early"]:
+        while step < stop_at and not history["stopped_early"] and not out_of_time:
             batch = chunk_of(step)
             h_init = carried if batch.continues else None
             F = forgetting.period(step, steps)
@@ -363,8 +366,16 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
                             log(f"early stop at step {step}: no {task.metric} improvement in "
                                 f"{cfg.train.patience} evaluations")
             mf.flush()
+            out_of_time = bool(cfg.train.max_seconds) and \
+                time.perf_counter() - started > cfg.train.max_seconds
+            if out_of_time:
+                log(f"time budget of {cfg.train.max_seconds:g} s used up at step {step}")
+                if not (cfg.train.eval_every and step % cfg.train.eval_every == 0):
+                    valid = _json_safe(task.evaluate(run, "valid"))
+                    if valid:
+                        mf.write(json.dumps({"step": step, "split": "valid", **valid}) + "\n")
             if (cfg.train.checkpoint_every and step % cfg.train.checkpoint_every == 0) \
-                    or step == stop_at or history["stopped_early"]:
+                    or step == stop_at or history["stopped_early"] or out_of_time:
                 checkpoint(step)
     except TrainingDiverged as exc:
         mf.close()
@@ -379,7 +390,7 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
             bar.close()
 
     final = {}
-    if step >= steps or history["stopped_early"]:
+    if step >= steps or history["stopped_early"] or out_of_time:
         final_params = best if (best is not None and cfg.train.patience) else params
         for split in ("valid", "test"):
             metrics = task.evaluate(

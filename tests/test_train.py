@@ -235,3 +235,11 @@ def test_lstm_trains_everywhere_a_cwrnn_does(tmp_path):
     p, _, meta, arrays = load_checkpoint(tmp_path / "r", res.net)
     assert meta["spec"]["kind"] == "lstm" and arrays["carried"].shape == (2, 10)
     assert not (tmp_path / "r" / "clock.png").exists()  # no clock to draw
+
+
+def test_time_budget_stops_with_final_metrics(tmp_path):
+    cfg = tiny("generation", tmp_path, **{"train.max_seconds": 1e-9, "train.steps": 1000})
+    res = train(cfg, run_dir=tmp_path / "r", log=lambda m: None)
+    assert res.step == 1 and "nmse" in res.final["test"]
+    _, _, meta, _ = load_checkpoint(tmp_path / "r")
+    assert meta["step"] == 1
