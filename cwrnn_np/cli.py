@@ -79,8 +79,9 @@ def cmd_evaluate(args) -> int:
     cfg, net, params, meta, task = _load(args.run)
     out = {"run": str(args.run), "step": meta["step"]}
     for split in ("valid", "test"):
-        m = task.evaluate(lambda x, h, t0: net.forward(params, x, h_init=h, t0=t0,
-                                                       backend=cfg.model.backend), split)
+        m = task.evaluate(lambda x, h, t0: net.forward(
+            params, x, h_init=h, t0=cfg.model.clock_start + t0, backend=cfg.model.backend),
+            split)
         out[split] = {k: float(v) for k, v in m.items() if np.ndim(v) == 0}
     print(json.dumps(out, indent=1))
     return 0
@@ -92,7 +93,8 @@ def cmd_sample(args) -> int:
     dtype = next(iter(params.values())).dtype
     if cfg.task == "generation":
         L = args.length or task.batch.x.shape[0]
-        y, _ = net.forward(params, np.zeros((L, 1, 0), dtype), backend=cfg.model.backend)
+        y, _ = net.forward(params, np.zeros((L, 1, 0), dtype), t0=cfg.model.clock_start,
+                           backend=cfg.model.backend)
         wave = y[:, 0, 0]
         np.save(run_dir / "sample.npy", wave)
         import matplotlib
@@ -120,7 +122,8 @@ def cmd_sample(args) -> int:
         for t in range(L):
             x = np.zeros((1, 1, V), dtype)
             x[0, 0, idx] = 1
-            y, cache = net.forward(params, x, h_init=h, t0=t, backend=cfg.model.backend)
+            y, cache = net.forward(params, x, h_init=h, t0=cfg.model.clock_start + t,
+                                   backend=cfg.model.backend)
             z = y[0, 0] / max(args.temperature, 1e-6)
             p = np.exp(z - z.max())
             idx = int(rng.choice(V, p=p / p.sum()))

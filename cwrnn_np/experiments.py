@@ -297,4 +297,37 @@ def run_classification(out_dir="docs/experiments", seeds=(0, 1, 2, 3, 4), steps=
     return results
 
 
+#: The rows of the design note's table (and our extra wiring/clock variants): name -> --set.
+CHARLM_CONFIGS = {
+    "srn-768": ["model.kind=srn", "model.hidden_size=768"],
+    "cw-[1,4,16]-clockwork": ["model.module_sizes=[256,256,256]", "model.periods=[1,4,16]",
+                              "model.connectivity=clockwork"],
+    "cw-[1,4,16]-full": ["model.module_sizes=[256,256,256]", "model.periods=[1,4,16]",
+                         "model.connectivity=full"],
+    "cw-symmetric-positional": ["model.module_sizes=[256,256,256,256,256]",
+                                "model.periods=[1,4,16,4,1]",
+                                "model.connectivity=upper-triangular"],
+    "cw-symmetric-clockwork": ["model.module_sizes=[256,256,256,256,256]",
+                               "model.periods=[1,4,16,4,1]", "model.connectivity=clockwork"],
+    "cw-fibonacci-symmetric-positional": ["model.module_sizes=[256,256,256,256,256]",
+                                          "model.periods=[1,2,3,2,1]",
+                                          "model.connectivity=upper-triangular"],
+}
+#: The note's numbers (test nats/char), for the record.
+NOTE_CHARLM = {"srn-768": 1.40, "cw-[1,4,16]-clockwork": 1.45, "cw-[1,4,16]-full": 1.55,
+               "cw-symmetric-positional": 1.30}
+
+
+def charlm_sets(name: str, path: str, seconds: float, t0: int, small: bool = False) -> list:
+    """The ``--set`` options of one char-LM run (``small``: a tiny CI-sized network)."""
+    model = CHARLM_CONFIGS[name]
+    if small:
+        model = [m.replace("768", "24").replace("256", "8") for m in model]
+    return model + [f"data.path={path}", "data.length=128", "train.batch_size=4",
+                    "optim.name=adam", "optim.lr=5e-4", "optim.clip_norm=5.0",
+                    "train.steps=1000000", f"train.max_seconds={seconds}",
+                    "train.eval_every=0" if small else "train.eval_every=500",
+                    "train.checkpoint_every=0", "train.progress=false", f"model.clock_start={t0}"]
+
+
 EXPERIMENTS = {"generation": run_generation, "classification": run_classification}

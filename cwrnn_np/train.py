@@ -271,8 +271,12 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
         metrics_path.write_text("".join(ln + "\n" for ln in kept))
     (run_dir / "config.json").write_text(json.dumps(config_to_dict(cfg), indent=1))
 
+    cs = cfg.model.clock_start
+    if cs < 0:
+        raise ConfigError(f"model.clock_start must be >= 0, got {cs}")
+
     def run(x, h, t0):
-        return net.forward(params, x, h_init=h, t0=t0, backend=cfg.model.backend)
+        return net.forward(params, x, h_init=h, t0=cs + t0, backend=cfg.model.backend)
 
     def checkpoint(step):
         meta = {"spec": net.to_dict(), "config": config_to_dict(cfg), "step": step,
@@ -322,10 +326,10 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
             batch = chunk_of(step)
             h_init = carried if batch.continues else None
             F = forgetting.period(step, steps)
-            resets = forgetting.resets(F, batch.t0, batch.x.shape[0])
+            resets = forgetting.resets(F, cs + batch.t0, batch.x.shape[0])
             # overflow is detected below, explicitly, so numpy's warnings are silenced here
             with np.errstate(over="ignore", invalid="ignore"):
-                y, cache = net.forward(params, batch.x, h_init=h_init, t0=batch.t0,
+                y, cache = net.forward(params, batch.x, h_init=h_init, t0=cs + batch.t0,
                                        resets=resets, backend=cfg.model.backend)
                 loss, dy = task.loss(y, batch)
                 if not math.isfinite(loss):
@@ -394,7 +398,7 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
         final_params = best if (best is not None and cfg.train.patience) else params
         for split in ("valid", "test"):
             metrics = task.evaluate(
-                lambda x, h, t0: net.forward(final_params, x, h_init=h, t0=t0,
+                lambda x, h, t0: net.forward(final_params, x, h_init=h, t0=cs + t0,
                                              backend=cfg.model.backend), split)
             final[split] = metrics
         (run_dir / "final.json").write_text(json.dumps(

@@ -243,3 +243,23 @@ def test_time_budget_stops_with_final_metrics(tmp_path):
     assert res.step == 1 and "nmse" in res.final["test"]
     _, _, meta, _ = load_checkpoint(tmp_path / "r")
     assert meta["step"] == 1
+
+
+def test_clock_start_offsets_every_call(tmp_path, monkeypatch):
+    """model.clock_start = 1 (the design note's convention) shifts the clock of every call."""
+    import cwrnn_np.nets as nets_module
+    seen = []
+    real_forward = nets_module.forward
+
+    def spy(params, spec, x, h_init=None, t0=0, resets=None, backend="numba"):
+        seen.append(t0)
+        return real_forward(params, spec, x, h_init=h_init, t0=t0, resets=resets,
+                            backend=backend)
+
+    monkeypatch.setattr(nets_module, "forward", spy)
+    cfg = tiny("generation", tmp_path, **{"model.clock_start": 1, "train.steps": 3,
+                                          "train.eval_every": 0})
+    train(cfg, run_dir=tmp_path / "r")
+    assert seen and set(seen) == {1}
+    with pytest.raises(ConfigError, match="clock_start must be >= 0"):
+        train(tiny("generation", tmp_path, **{"model.clock_start": -1}), run_dir=tmp_path / "x")
