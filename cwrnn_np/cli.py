@@ -113,23 +113,7 @@ def cmd_sample(args) -> int:
         print(run_dir / "sample.png")
         return 0
     if cfg.task == "text":
-        rng = np.random.default_rng(args.seed)
-        V = task.vocab.size
-        L = args.length or 400
-        prime = task.vocab.decode(task.splits["valid"][:1])
-        idx = int(task.vocab.encode(prime)[0])
-        h, out = None, [prime]
-        for t in range(L):
-            x = np.zeros((1, 1, V), dtype)
-            x[0, 0, idx] = 1
-            y, cache = net.forward(params, x, h_init=h, t0=cfg.model.clock_start + t,
-                                   backend=cfg.model.backend)
-            z = y[0, 0] / max(args.temperature, 1e-6)
-            p = np.exp(z - z.max())
-            idx = int(rng.choice(V, p=p / p.sum()))
-            out.append(task.vocab.decode(np.array([idx])))
-            h = cache.h_last
-        print("".join(out))
+        print(task.sample(net, params, args.length or 400, args.temperature, args.seed))
         return 0
     raise CLIError(f"sample supports the generation and text tasks, not {cfg.task!r}")
 
@@ -216,12 +200,17 @@ def cmd_experiment(args) -> int:
                        source=args.source, tag="generation" if args.source == "embedded"
                        else f"generation-{args.source}",
                        clips=tuple(range(args.clips)) if args.clips else (0, 1, 2, 3, 4))
+    elif args.name == "charlm":
+        from .experiments import run_charlm
+        run_charlm(out_dir=args.out_dir, path=args.path, seconds=args.seconds,
+                   small=args.small, tag="charlm-small" if args.small else "charlm")
     elif args.name == "classification":
         run_classification(out_dir=args.out_dir, seeds=seeds, steps=args.steps or 600,
                            data_dir=args.data_dir)
     else:
-        raise CLIError(f"unknown experiment {args.name!r}; choose generation or classification")
-    print(Path(args.out_dir) / f"{args.name}.md")
+        raise CLIError(f"unknown experiment {args.name!r}; choose generation, classification "
+                       f"or charlm")
+    print(Path(args.out_dir) / f"{args.name}{'-small' if args.small else ''}.md")
     return 0
 
 
@@ -277,13 +266,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--backend", default="all", help="numpy, numba or all (default)")
     g.add_argument("--seed", type=int, default=0)
     x = sub.add_parser("experiment", help="run a paper/design-note experiment, write its report")
-    x.add_argument("name", help="generation or classification")
+    x.add_argument("name", help="generation, classification or charlm")
     x.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
     x.add_argument("--steps", type=int, default=0, help="training steps per run")
     x.add_argument("--source", default="embedded", help="generation: embedded, eeg, membrane")
     x.add_argument("--clips", type=int, default=0, help="generation: first N clips (default 5)")
     x.add_argument("--data-dir", default="", help="classification: Japanese Vowels folder")
     x.add_argument("--out-dir", default="docs/experiments", help="where reports are written")
+    x.add_argument("--path", default="../shared/data/tinyshakespeare.txt",
+                   help="charlm: the text file")
+    x.add_argument("--seconds", type=float, default=240.0,
+                   help="charlm: training time budget per configuration")
+    x.add_argument("--small", action="store_true",
+                   help="charlm: tiny networks, a pipeline check (CI)")
     sub.add_parser("bench", help="benchmark (see python -m cwrnn_np.bench --help)",
                    add_help=False)
     sub.add_parser("list", help="tasks, variants, schedules, optimizers")

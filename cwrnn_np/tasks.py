@@ -228,6 +228,30 @@ class TextTask(Task):
     def loss(self, y, batch):
         return softmax_cross_entropy(y, batch.target)
 
+    def sample(self, net, params, length: int, temperature: float = 1.0, seed: int = 0,
+               prime: str | None = None) -> str:
+        """``length`` characters sampled one step at a time (state and clock carried), after
+        ``prime`` (default: the first character of the validation text)."""
+        cfg = self.cfg
+        rng = np.random.default_rng(seed)
+        V = self.vocab.size
+        prime = prime or self.vocab.decode(self.splits["valid"][:1])
+        ids = self.vocab.encode(prime)
+        h, out, t = None, [prime], 0
+        for step in range(len(ids) - 1 + length):
+            idx = int(ids[step]) if step < len(ids) else idx
+            x = np.zeros((1, 1, V), self.dtype)
+            x[0, 0, idx] = 1
+            y, cache = net.forward(params, x, h_init=h, t0=cfg.model.clock_start + t,
+                                   backend=cfg.model.backend)
+            h, t = cache.h_last, t + 1
+            if step >= len(ids) - 1:
+                z = y[0, 0] / max(temperature, 1e-6)
+                p = np.exp(z - z.max())
+                idx = int(rng.choice(V, p=p / p.sum()))
+                out.append(self.vocab.decode(np.array([idx])))
+        return "".join(out)
+
     def evaluate(self, run, split):
         ids = self.splits[split]
         L = self.cfg.data.length
