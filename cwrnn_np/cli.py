@@ -195,22 +195,24 @@ def cmd_experiment(args) -> int:
     from .experiments import run_classification, run_generation
 
     seeds = tuple(range(args.seeds))
+    tag = args.name
     if args.name == "generation":
+        tag = "generation" if args.source == "embedded" else f"generation-{args.source}"
         run_generation(out_dir=args.out_dir, seeds=seeds, steps=args.steps or 2000,
-                       source=args.source, tag="generation" if args.source == "embedded"
-                       else f"generation-{args.source}",
+                       source=args.source, tag=tag,
                        clips=tuple(range(args.clips)) if args.clips else (0, 1, 2, 3, 4))
     elif args.name == "charlm":
         from .experiments import run_charlm
+        tag = "charlm-small" if args.small else "charlm"
         run_charlm(out_dir=args.out_dir, path=args.path, seconds=args.seconds,
-                   small=args.small, tag="charlm-small" if args.small else "charlm")
+                   small=args.small, tag=tag)
     elif args.name == "classification":
         run_classification(out_dir=args.out_dir, seeds=seeds, steps=args.steps or 600,
                            data_dir=args.data_dir)
     else:
         raise CLIError(f"unknown experiment {args.name!r}; choose generation, classification "
                        f"or charlm")
-    print(Path(args.out_dir) / f"{args.name}{'-small' if args.small else ''}.md")
+    print(Path(args.out_dir) / f"{tag}.md")
     return 0
 
 
