@@ -49,7 +49,7 @@ import numpy as np
 from .model import DEFAULT_BACKEND, backward, forward
 from .spec import ClockworkSpec
 
-__all__ = ["gradcheck", "GradcheckReport", "relative_error"]
+__all__ = ["gradcheck", "audit", "GradcheckReport", "relative_error"]
 
 
 def relative_error(a, n, floor):
@@ -145,28 +145,49 @@ def gradcheck(params: dict, spec: ClockworkSpec, x: np.ndarray, *, h_init=None, 
         ``report.max_rel_error`` and ``report.worst`` name the worst entry;
         ``report.passed(1e-6)`` is the audit's verdict.
     """
+    fwd = lambda p, xx, h: forward(p, spec, xx, h, t0, resets, backend=backend)  # noqa: E731
+    bwd = lambda p, dy, c, dh: backward(p, spec, dy, c, dh_last=dh,            # noqa: E731
+                                        backend=backend)
+    return audit(fwd, bwd, params, spec.param_masks(), x, h_init=h_init, rng=rng, mode=mode,
+                 eps=eps, floor=floor, n_directions=n_directions, max_entries=max_entries,
+                 who="gradcheck")
+
+
+def audit(fwd, bwd, params: dict, masks: dict, x: np.ndarray, *, h_init=None, rng=None,
+          mode: str = "both", eps: float = 1e-3, floor=None, n_directions: int = 3,
+          max_entries: int | None = None, who: str = "audit") -> GradcheckReport:
+    r"""The audit behind :func:`gradcheck`, for any model with the forward/backward API.
+
+    Parameters
+    ----------
+    fwd : ``fwd(params, x, h_init) -> (y, cache)`` with ``cache.h_last`` the last state
+    bwd : ``bwd(params, dy, cache, dh_last) -> grads`` (keys of params, ``"x"``, ``"h_init"``)
+    params : dict of float64 arrays; masks : name -> boolean mask of free entries, or None
+    x, h_init, rng, mode, eps, floor, n_directions, max_entries : as for :func:`gradcheck`
+    who : the caller's name, for error messages
+    """
     if mode not in ("elementwise", "direction", "both"):
         raise ValueError(f"mode must be 'elementwise', 'direction' or 'both', got {mode!r}")
-    if params["W_H"].dtype != np.float64 or x.dtype != np.float64:
-        raise ValueError("gradcheck audits float64 only (float32 finite differences cannot "
-                         f"resolve 1e-6); got params {params['W_H'].dtype}, x {x.dtype}")
+    bad = [k for k, v in params.items() if v.dtype != np.float64]
+    if bad or x.dtype != np.float64:
+        raise ValueError(f"{who} audits float64 only (float32 finite differences cannot "
+                         f"resolve 1e-6); got params {params[bad[0]].dtype if bad else 'float64'}"
+                         f", x {x.dtype}")
     rng = np.random.default_rng(0) if rng is None else rng
-    y, cache = forward(params, spec, x, h_init, t0, resets, backend=backend)
-    L, B, _ = x.shape
+    y, cache = fwd(params, x, h_init)
     u = rng.standard_normal(y.shape)  # (L, B, O)
-    w = rng.standard_normal((B, spec.hidden_size))  # (B, H)
-    grads = backward(params, spec, u, cache, dh_last=w, backend=backend)
+    w = rng.standard_normal(cache.h_last.shape)  # (B, state width)
+    grads = bwd(params, u, cache, w)
 
     # the arrays to audit and their structural masks (None: every entry is free)
-    arrays = {name: params[name] for name in spec.param_shapes()}
+    arrays = {name: params[name] for name in masks}
     arrays["x"] = x
     if h_init is not None:
         arrays["h_init"] = h_init
-    masks = dict(spec.param_masks())
 
     def objective(values):
         p = {k: values[k] for k in params}
-        yy, cc = forward(p, spec, values["x"], values.get("h_init"), t0, resets, backend=backend)
+        yy, cc = fwd(p, values["x"], values.get("h_init"))
         return float((u * yy).sum() + (w * cc.h_last).sum())
 
     f0 = float((u * y).sum() + (w * cache.h_last).sum())

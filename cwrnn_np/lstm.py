@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .gradcheck import GradcheckReport, _stencil, relative_error
+from .gradcheck import GradcheckReport, audit
 from .model import _check_array, reset_flags
 from .params import FLOAT_DTYPES
 
@@ -672,61 +672,8 @@ def gradcheck_lstm(params: dict, spec: LSTMSpec, x: np.ndarray, *, h_init=None, 
     -------
     GradcheckReport (``report.passed(1e-6)`` is the verdict)
     """
-    if mode not in ("elementwise", "direction", "both"):
-        raise ValueError(f"mode must be 'elementwise', 'direction' or 'both', got {mode!r}")
-    if params["W_h"].dtype != np.float64 or x.dtype != np.float64:
-        raise ValueError("gradcheck_lstm audits float64 only (float32 finite differences cannot "
-                         f"resolve 1e-6); got params {params['W_h'].dtype}, x {x.dtype}")
-    rng = np.random.default_rng(0) if rng is None else rng
-    y, cache = forward_lstm(params, spec, x, h_init, 0, resets, backend=backend)
-    L, B, _ = x.shape
-    u = rng.standard_normal(y.shape)                               # (L, B, O)
-    w = rng.standard_normal((B, spec.state_size))                  # (B, 2H)
-    grads = backward_lstm(params, spec, u, cache, dh_last=w, backend=backend)
-
-    arrays = {name: params[name] for name in spec.param_shapes()}
-    arrays["x"] = x
-    if h_init is not None:
-        arrays["h_init"] = h_init
-
-    def objective(values):
-        p = {k: values[k] for k in params}
-        yy, cc = forward_lstm(p, spec, values["x"], values.get("h_init"), 0, resets,
-                              backend=backend)
-        return float((u * yy).sum() + (w * cc.h_last).sum())
-
-    f0 = float((u * y).sum() + (w * cache.h_last).sum())
-    tau = 1e-6 * (1 + abs(f0)) if floor is None else float(floor)
-    report = GradcheckReport()
-
-    if mode in ("elementwise", "both"):
-        for name, base in arrays.items():
-            worst = 0.0
-            idx = np.argwhere(np.ones(base.shape, bool))
-            if max_entries is not None and len(idx) > max_entries:
-                idx = idx[rng.choice(len(idx), size=max_entries, replace=False)]
-            for index in map(tuple, idx):
-                def f(sv, name=name, index=index, base=base):
-                    pert = base.copy()
-                    pert[index] += sv
-                    return objective({**arrays, name: pert})
-                numeric = _stencil(f, eps)
-                analytic = grads[name][index]
-                err = float(relative_error(analytic, numeric, tau))
-                worst = max(worst, err)
-                report.n_checked += 1
-                report._update(name, index, analytic, numeric, err)
-            report.per_name[name] = worst
-
-    if mode in ("direction", "both"):
-        for k in range(n_directions):
-            v = {name: rng.standard_normal(base.shape) for name, base in arrays.items()}
-            norm = np.sqrt(sum(float((d * d).sum()) for d in v.values()))
-            v = {name: d / norm for name, d in v.items()}
-            analytic = sum(float((grads[name] * v[name]).sum()) for name in arrays)
-            numeric = _stencil(
-                lambda sv: objective({n: arrays[n] + sv * v[n] for n in arrays}), eps)
-            err = float(relative_error(analytic, numeric, tau))
-            report.directions.append((analytic, numeric, err))
-            report._update(f"direction {k}", (), analytic, numeric, err)
-    return report
+    return audit(
+        lambda p, xx, h: forward_lstm(p, spec, xx, h, 0, resets, backend=backend),
+        lambda p, dy, c, dh: backward_lstm(p, spec, dy, c, dh_last=dh, backend=backend),
+        params, spec.param_masks(), x, h_init=h_init, rng=rng, mode=mode, eps=eps,
+        floor=floor, n_directions=n_directions, max_entries=max_entries, who="gradcheck_lstm")
