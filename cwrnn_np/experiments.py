@@ -498,7 +498,8 @@ def _charlm_report(results, s, tag):
              f"({s['workers']} runs at a time, one core each); then test and validation "
              "nats/char on the whole split. The issue asks for about 20 minutes per "
              "configuration; this run used the budget above.", "",
-             f"Machine: {s['machine']}.", "", "Reproduce:", "", fence + "bash",
+             f"Machine: {s['machine']}.", ""] + ([s["note"], ""] if s.get("note") else []) + [
+             "Reproduce:", "", fence + "bash",
              f"cwrnn experiment charlm --seconds {s['seconds']:g} --path {s['path']}"
              + (" --small" if s["small"] else ""), fence, "",
              "| configuration | clock start t0 | parameters | steps in budget | test nats/char |"
@@ -511,6 +512,7 @@ def _charlm_report(results, s, tag):
               "4) with a 1024-unit tanh layer before the softmax; our networks read the state "
               "straight into the softmax and train for the budget above, so the absolute "
               "numbers are not comparable, only the ordering.", "",
+              ] + (["**Reading the table.** " + s["reading"], ""] if s.get("reading") else []) + [
               f"![validation loss]({tag}-loss.png)", "",
               f"![gradient flow]({tag}-gradient-flow.png)", "",
               "Gradient flow: the norm of the loss gradient on each module's state after step t, "
