@@ -205,7 +205,7 @@ def cmd_experiment(args) -> int:
         from .experiments import run_charlm
         tag = "charlm-small" if args.small else "charlm"
         run_charlm(out_dir=args.out_dir, path=args.path, seconds=args.seconds,
-                   small=args.small, tag=tag)
+                   small=args.small, tag=tag, readout=args.readout)
     elif args.name == "classification":
         run_classification(out_dir=args.out_dir, seeds=seeds, steps=args.steps or 600,
                            data_dir=args.data_dir)
@@ -279,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="charlm: the text file")
     x.add_argument("--seconds", type=float, default=240.0,
                    help="charlm: training time budget per configuration")
+    x.add_argument("--readout", type=int, default=0,
+                   help="charlm: units of a tanh layer before the softmax (the note: 1024)")
     x.add_argument("--small", action="store_true",
                    help="charlm: tiny networks, a pipeline check (CI)")
     sub.add_parser("bench", help="benchmark (see python -m cwrnn_np.bench --help)",

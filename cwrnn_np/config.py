@@ -77,6 +77,9 @@ class ModelConfig:
     dtype: str = "float64"
     # "numba" (compiled kernels) or "numpy" (readable reference).
     backend: str = "numba"
+    # Readout: a tanh layer of this many units between the network's output layer and the
+    # outputs (0: none). The design note's char-LM used 1024 (cwrnn_np.nets).
+    readout_size: int = 0
     # Clock start: the offset t0 of the first step of every sequence. 0 is the paper authors'
     # convention (every module fires at the first step); 1 is what the design note's code did.
     clock_start: int = 0

@@ -360,11 +360,15 @@ NOTE_CHARLM = {"srn-768": 1.40, "cw-[1,4,16]-clockwork": 1.45, "cw-[1,4,16]-full
                "cw-symmetric-positional": 1.30}
 
 
-def charlm_sets(name: str, path: str, seconds: float, t0: int, small: bool = False) -> list:
-    """The ``--set`` options of one char-LM run (``small``: a tiny CI-sized network)."""
-    model = CHARLM_CONFIGS[name]
+def charlm_sets(name: str, path: str, seconds: float, t0: int, small: bool = False,
+                readout: int = 0) -> list:
+    """The ``--set`` options of one char-LM run (``small``: a tiny CI-sized network;
+    ``readout``: units of a tanh layer before the softmax, the note's 1024; 0: none)."""
+    model = list(CHARLM_CONFIGS[name])
     if small:
         model = [m.replace("768", "24").replace("256", "8") for m in model]
+    if readout:
+        model.append(f"model.readout_size={readout}")
     return model + [f"data.path={path}", "data.length=128", "train.batch_size=4",
                     "optim.name=adam", "optim.lr=5e-4", "optim.clip_norm=5.0",
                     "train.steps=1000000", f"train.max_seconds={seconds}",
@@ -374,13 +378,13 @@ def charlm_sets(name: str, path: str, seconds: float, t0: int, small: bool = Fal
 
 def _charlm_one(job):
     """One char-LM run in its own process: train, test metrics, samples, gradient flow."""
-    name, t0, path, seconds, small, runs_dir = job
+    name, t0, path, seconds, small, readout, runs_dir = job
     from .diagnostics import gradient_flow
     from .losses import softmax_cross_entropy
     from .tasks import make_task
 
     cfg = task_defaults("text")
-    apply_overrides(cfg, charlm_sets(name, path, seconds, t0, small)
+    apply_overrides(cfg, charlm_sets(name, path, seconds, t0, small, readout)
                     + [f"train.runs_dir={runs_dir}"])
     t = time.perf_counter()
     r = train(cfg, log=lambda m: None, plots=False)
@@ -391,9 +395,12 @@ def _charlm_one(job):
     if r.net.kind in ("srn", "cwrnn"):
         ids = task.splits["test"][:129]
         x = task._one_hot(ids[:-1, None])                       # (128, 1, V)
-        y, _ = r.net.forward(r.params, x, t0=t0, backend=cfg.model.backend)
+        y, cache = r.net.forward(r.params, x, t0=t0, backend=cfg.model.backend)
         _, dy = softmax_cross_entropy(y, ids[1:, None])
-        flow = gradient_flow(r.params, r.net.spec, x, dy, t0=t0).tolist()
+        core = {k: v for k, v in r.params.items() if k not in ("W_R", "b_R")}
+        if r.net.readout:  # the gradient on the core's outputs, back through the readout
+            dy = (dy @ r.params["W_R"]) * (1 - cache.a ** 2)
+        flow = gradient_flow(core, r.net.spec, x, dy, t0=t0).tolist()
     records = [json.loads(ln) for ln in (r.run_dir / "metrics.jsonl").read_text().splitlines()]
     return dict(name=name, t0=t0, params=r.net.n_params(), steps=r.step, seconds=wall,
                 test=_floats(r.final["test"]), valid=_floats(r.final["valid"]),
@@ -409,7 +416,7 @@ def _floats(m):
 def run_charlm(out_dir="docs/experiments", path="../shared/data/tinyshakespeare.txt",
                seconds=240.0, names=None, t0s=(1,),
                both_t0=("cw-[1,4,16]-clockwork", "cw-symmetric-positional"),
-               small=False, workers=2, progress=True, tag="charlm"):
+               small=False, workers=2, progress=True, tag="charlm", readout=0):
     """The design note's char-LM table on tiny Shakespeare, each run under a time budget.
 
     Every configuration runs with clock start ``t0s`` (default 1, the note's); the ``both_t0``
@@ -420,10 +427,10 @@ def run_charlm(out_dir="docs/experiments", path="../shared/data/tinyshakespeare.
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = list(names or CHARLM_CONFIGS)
-    jobs = [(n, t0, str(path), seconds, small) for n in names for t0 in t0s]
+    jobs = [(n, t0, str(path), seconds, small, readout) for n in names for t0 in t0s]
     if len(t0s) == 1:
         other = 0 if t0s[0] == 1 else 1
-        jobs += [(n, other, str(path), seconds, small) for n in both_t0 if n in names]
+        jobs += [(n, other, str(path), seconds, small, readout) for n in both_t0 if n in names]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         jobs = [j + (tmp,) for j in jobs]
@@ -439,7 +446,7 @@ def run_charlm(out_dir="docs/experiments", path="../shared/data/tinyshakespeare.
         if bar is not None:
             bar.close()
     settings = dict(path=str(path), seconds=seconds, small=small, machine=machine(),
-                    workers=workers)
+                    workers=workers, readout=readout)
     (out_dir / f"{tag}.json").write_text(json.dumps({"settings": settings, "runs": results},
                                                     indent=1))
     _charlm_figures(out_dir, tag, results)
@@ -501,17 +508,21 @@ def _charlm_report(results, s, tag):
              f"Machine: {s['machine']}.", ""] + ([s["note"], ""] if s.get("note") else []) + [
              "Reproduce:", "", fence + "bash",
              f"cwrnn experiment charlm --seconds {s['seconds']:g} --path {s['path']}"
-             + (" --small" if s["small"] else ""), fence, "",
+             + (" --small" if s["small"] else "")
+             + (f" --readout {s['readout']}" if s.get("readout") else ""), fence, "",
              "| configuration | clock start t0 | parameters | steps in budget | test nats/char |"
              " test bits/char | the note |", "|---|---|---|---|---|---|---|"]
     for r in results:
         note = NOTE_CHARLM.get(r["name"], "")
         lines.append(f"| {r['name']} | {r['t0']} | {r['params']} | {r['steps']} | "
                      f"{r['test']['nats']:.3f} | {r['test']['bits']:.3f} | {note} |")
+    head = (f"ours have a {s['readout']}-unit tanh layer before the softmax too "
+            "(`model.readout_size`)" if s.get("readout") else
+            "our networks read the state straight into the softmax")
     lines += ["", "The note's numbers came from 12,000 Adam steps (lr 5e-4, sequence 128, batch "
-              "4) with a 1024-unit tanh layer before the softmax; our networks read the state "
-              "straight into the softmax and train for the budget above, so the absolute "
-              "numbers are not comparable, only the ordering.", "",
+              f"4) with a 1024-unit tanh layer before the softmax; {head}, and they train for "
+              "the budget above, so the absolute numbers are not comparable, only the "
+              "ordering.", "",
               ] + (["**Reading the table.** " + s["reading"], ""] if s.get("reading") else []) + [
               f"![validation loss]({tag}-loss.png)", "",
               f"![gradient flow]({tag}-gradient-flow.png)", "",

@@ -1,4 +1,4 @@
-"""One interface over the model families the trainer can train: CW-RNN (and the SRN, a one-module
+r"""One interface over the model families the trainer can train: CW-RNN (and the SRN, a one-module
 CW-RNN) and the LSTM baseline.
 
 A :class:`Net` pairs a family's spec with its functions. Every family has the API of
@@ -6,10 +6,24 @@ A :class:`Net` pairs a family's spec with its functions. Every family has the AP
 returns ``(y, cache)`` with ``cache.h_last`` the state to carry into the next chunk, and
 ``backward(params, dy, cache, dh_last)`` returns the gradients. (The LSTM's carried state is
 ``[h; c]`` of width 2H, and it ignores ``t0``: it has no clock.)
+
+**Readout layer** (the design note's char-LM had "a 1024-unit tanh layer before the softmax").
+With ``readout = O > 0`` the family's own output layer produces R pre-activations z_t (its
+``output_size`` is R), and a tanh layer maps them to the O outputs:
+
+.. math::
+
+    z_t = W_O h_t + b_O, \qquad a_t = \tanh(z_t), \qquad y_t = W_R a_t + b_R,
+
+with W_R (O, R) and b_R (O,). Its BPTT is the chain rule through the two extra steps
+(:meth:`Net.backward`): :math:`\bar W_R = \sum_t \bar y_t^\top a_t`,
+:math:`\bar b_R = \sum_t \bar y_t`, :math:`\bar z_t = (W_R^\top \bar y_t) \odot (1 - a_t^2)`,
+and :math:`\bar z` goes into the family's backward as its upstream gradient.
 """
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import numpy as np
 
@@ -17,7 +31,7 @@ from .model import backward, forward
 from .params import init_params
 from .spec import ClockworkSpec
 
-__all__ = ["Net", "KINDS"]
+__all__ = ["Net", "KINDS", "ReadoutCache"]
 
 KINDS = ("cwrnn", "srn", "lstm")
 
@@ -27,41 +41,96 @@ def _lstm():
     return lstm
 
 
+class ReadoutCache(NamedTuple):
+    """Cache of a net with a readout layer: the family's cache and the readout's a_t."""
+
+    core: object          # the family's cache (its y is z_t)
+    a: np.ndarray         # (L, B, R) tanh(z_t)
+
+    @property
+    def h_last(self):
+        return self.core.h_last
+
+
 @dataclasses.dataclass(frozen=True)
 class Net:
-    """A model family (``kind``) and its spec."""
+    """A model family (``kind``), its spec and an optional readout layer to ``readout`` outputs.
+
+    With ``readout > 0`` the spec's ``output_size`` is the readout width R.
+    """
 
     kind: str
     spec: object
+    readout: int = 0
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"model kind must be one of {KINDS}, got {self.kind!r}")
+        if isinstance(self.readout, bool) or not isinstance(self.readout, int) \
+                or self.readout < 0:
+            raise ValueError(f"readout must be an integer >= 0, got {self.readout!r}")
 
     def init(self, rng: np.random.Generator, dtype=np.float64, scale: float = 1.0) -> dict:
         """Initial parameters (seeded by ``rng``)."""
         if self.kind == "lstm":
-            return _lstm().init_lstm_params(self.spec, rng, dtype=dtype, scale=scale)
-        return init_params(self.spec, rng, dtype=dtype, scale=scale)
+            params = _lstm().init_lstm_params(self.spec, rng, dtype=dtype, scale=scale)
+        else:
+            params = init_params(self.spec, rng, dtype=dtype, scale=scale)
+        if self.readout:
+            R = self.spec.output_size
+            params["W_R"] = (rng.standard_normal((self.readout, R)) * scale
+                             / np.sqrt(R)).astype(dtype)
+            params["b_R"] = np.zeros(self.readout, dtype)
+        return params
 
-    def forward(self, params, x, h_init=None, t0=0, resets=None, backend="numba"):
+    def _core_forward(self, params, x, h_init, t0, resets, backend):
         if self.kind == "lstm":
             return _lstm().forward_lstm(params, self.spec, x, h_init=h_init, t0=t0,
                                         resets=resets, backend=backend)
         return forward(params, self.spec, x, h_init=h_init, t0=t0, resets=resets,
                        backend=backend)
 
-    def backward(self, params, dy, cache, dh_last=None, backend="numba"):
+    def _core_backward(self, params, dy, cache, dh_last, backend):
         if self.kind == "lstm":
             return _lstm().backward_lstm(params, self.spec, dy, cache, dh_last=dh_last,
                                          backend=backend)
         return backward(params, self.spec, dy, cache, dh_last=dh_last, backend=backend)
 
+    def _core(self, params):
+        return {k: v for k, v in params.items() if k not in ("W_R", "b_R")}
+
+    def forward(self, params, x, h_init=None, t0=0, resets=None, backend="numba"):
+        if not self.readout:
+            return self._core_forward(params, x, h_init, t0, resets, backend)
+        z, cache = self._core_forward(self._core(params), x, h_init, t0, resets, backend)
+        a = np.tanh(z)                                                 # (L, B, R)
+        y = a @ params["W_R"].T + params["b_R"]                        # (L, B, O)
+        return y, ReadoutCache(core=cache, a=a)
+
+    def backward(self, params, dy, cache, dh_last=None, backend="numba"):
+        if not self.readout:
+            return self._core_backward(params, dy, cache, dh_last, backend)
+        a = cache.a
+        R = a.shape[2]
+        dW_R = dy.reshape(-1, dy.shape[2]).T @ a.reshape(-1, R)        # (O, R)
+        db_R = dy.sum(axis=(0, 1))                                     # (O,)
+        # back through the readout's tanh: dz_t = (W_R^T dy_t) * (1 - a_t^2)
+        dz = (dy @ params["W_R"]) * (1 - a * a)                        # (L, B, R)
+        grads = self._core_backward(self._core(params), dz, cache.core, dh_last, backend)
+        grads["W_R"], grads["b_R"] = dW_R, db_R
+        return grads
+
     def param_masks(self) -> dict:
-        return self.spec.param_masks()
+        masks = dict(self.spec.param_masks())
+        if self.readout:
+            masks.update(W_R=None, b_R=None)
+        return masks
 
     def param_shapes(self) -> dict:
-        return self.spec.param_shapes()
+        shapes = dict(self.spec.param_shapes())
+        if self.readout:
+            shapes.update(W_R=(self.readout, self.spec.output_size), b_R=(self.readout,))
+        return shapes
 
     def n_params(self) -> int:
         """Free parameters (structural zeros excluded)."""
@@ -77,11 +146,12 @@ class Net:
         return isinstance(self.spec, ClockworkSpec)
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "spec": self.spec.to_dict()}
+        return {"kind": self.kind, "spec": self.spec.to_dict(), "readout": self.readout}
 
     @staticmethod
     def from_dict(d: dict) -> "Net":
         kind = d.get("kind")
+        readout = d.get("readout", 0)
         if kind == "lstm":
-            return Net("lstm", _lstm().LSTMSpec(**d["spec"]))
-        return Net(kind, ClockworkSpec(**d["spec"]))
+            return Net("lstm", _lstm().LSTMSpec(**d["spec"]), readout)
+        return Net(kind, ClockworkSpec(**d["spec"]), readout)

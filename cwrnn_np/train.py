@@ -76,6 +76,11 @@ def _hidden_size(m) -> int:
 
 def build_net(m, input_size: int, output_size: int) -> Net:
     """The :class:`cwrnn_np.nets.Net` of a :class:`cwrnn_np.config.ModelConfig`."""
+    if m.readout_size < 0:
+        raise ConfigError(f"model.readout_size must be >= 0, got {m.readout_size}")
+    if m.readout_size:
+        core = build_net(dataclasses.replace(m, readout_size=0), input_size, m.readout_size)
+        return Net(core.kind, core.spec, readout=output_size)
     if m.kind == "lstm":
         from .lstm import LSTMSpec
         try:

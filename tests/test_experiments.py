@@ -24,13 +24,14 @@ def test_generation_experiment_pipeline(tmp_path):
 def test_charlm_small_pipeline(tmp_path):
     """Every row of the note's table, tiny networks, half a second of training each."""
     res = run_charlm(out_dir=tmp_path, path=SHARED / "tinyshakespeare.txt", seconds=0.5,
-                     small=True, progress=False, tag="c")
+                     small=True, progress=False, tag="c", readout=16)
     assert {r["name"] for r in res} == set(CHARLM_CONFIGS)
     assert sorted(r["t0"] for r in res).count(0) == 2          # key rows at both clock starts
     for r in res:
         assert r["steps"] >= 1 and 0 < r["test"]["nats"] < 10
         assert len(r["samples"]) == 2 and all(len(s) == 161 for s in r["samples"])
     md = (tmp_path / "c.md").read_text()
-    assert "Budget: 0.5 s" in md and "## Samples" in md
+    assert "Budget: 0.5 s" in md and "## Samples" in md and "--readout 16" in md
+    assert "16-unit tanh layer" in md
     for name in ("c-loss.png", "c-gradient-flow.png"):
         assert (tmp_path / name).stat().st_size > 0
