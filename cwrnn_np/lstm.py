@@ -31,8 +31,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .gradcheck import GradcheckReport, audit
-from .model import _check_array, reset_flags
-from .params import FLOAT_DTYPES
+from .model import _check_array, validate_call
+from .params import FLOAT_DTYPES, validate_params
 
 __all__ = ["LSTMSpec", "LSTMCache", "init_lstm_params", "validate_lstm_params",
            "validate_lstm_inputs", "forward_lstm_numpy", "backward_lstm_numpy",
@@ -187,55 +187,18 @@ def init_lstm_params(spec: LSTMSpec, rng: np.random.Generator, dtype=np.float64,
 
 
 def validate_lstm_params(params, spec: LSTMSpec) -> np.dtype:
-    """Check names, shapes, dtypes and finiteness of ``params`` against ``spec``; return the
-    common dtype. Raises ``ValueError`` naming the missing, unexpected or misshaped entry."""
+    """Check names, shapes and dtypes of ``params`` against ``spec``; return the common dtype
+    (:func:`cwrnn_np.params.validate_params`, after checking that ``spec`` is an LSTMSpec)."""
     if not isinstance(spec, LSTMSpec):
         raise ValueError(f"spec must be an LSTMSpec, got {type(spec).__name__}")
-    if not isinstance(params, dict):
-        raise ValueError(f"params must be a dict of arrays, got {type(params).__name__}")
-    shapes = spec.param_shapes()
-    missing = [k for k in shapes if k not in params]
-    if missing:
-        raise ValueError(f"params is missing {missing} (expected keys {list(shapes)})")
-    extra = [k for k in params if k not in shapes]
-    if extra:
-        hint = ""
-        if "h_0" in extra:
-            hint = " (spec.learn_h0 is False)"
-        elif any(k in extra for k in ("p_i", "p_f", "p_o")):
-            hint = " (spec.peepholes is False)"
-        raise ValueError(f"params has unexpected keys {extra}{hint}")
-    dtype = None
-    for name, shape in shapes.items():
-        p = params[name]
-        if not isinstance(p, np.ndarray):
-            raise ValueError(f"params[{name!r}] must be a numpy array, got {type(p).__name__}")
-        if p.shape != shape:
-            raise ValueError(f"params[{name!r}] must have shape {shape}, got {p.shape}")
-        if p.dtype not in FLOAT_DTYPES:
-            raise ValueError(f"params[{name!r}] must be float64 or float32, got {p.dtype}")
-        if dtype is None:
-            dtype = p.dtype
-        elif p.dtype != dtype:
-            raise ValueError(f"params[{name!r}] has dtype {p.dtype} but the other parameters "
-                             f"are {dtype}; use one dtype throughout")
-    return dtype
+    return validate_params(params, spec)
 
 
 def validate_lstm_inputs(params, spec: LSTMSpec, x, h_init=None, t0=0, resets=None):
-    """Validate a forward call; return ``(dtype, reset flags)``."""
-    dtype = validate_lstm_params(params, spec)
-    if isinstance(x, np.ndarray) and x.ndim == 3 and x.shape[0] == 0:
-        raise ValueError(f"x is an empty sequence (L = 0, shape {x.shape}); need L >= 1")
-    if isinstance(x, np.ndarray) and x.ndim == 3 and x.shape[1] == 0:
-        raise ValueError(f"x has an empty batch (B = 0, shape {x.shape}); need B >= 1")
-    _check_array(x, "x", (None, None, spec.input_size), dtype)
-    L, B, _ = x.shape
-    if h_init is not None:
-        _check_array(h_init, "h_init", (B, spec.state_size), dtype)
-    if isinstance(t0, (bool, np.bool_)) or not isinstance(t0, numbers.Integral) or t0 < 0:
-        raise ValueError(f"t0 must be an integer >= 0, got {t0!r}")
-    return dtype, reset_flags(resets, L)
+    """Validate a forward call; return ``(dtype, reset flags)`` (the state is (B, 2H))."""
+    if not isinstance(spec, LSTMSpec):
+        raise ValueError(f"spec must be an LSTMSpec, got {type(spec).__name__}")
+    return validate_call(params, spec, x, h_init, t0, resets, state_size=spec.state_size)
 
 
 # ----- the NumPy reference --------------------------------------------------------------------

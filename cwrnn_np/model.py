@@ -84,6 +84,12 @@ def validate_inputs(params, spec, x, h_init=None, t0=0, resets=None):
     """Validate a forward call; return ``(dtype, reset flags)``."""
     if not isinstance(spec, ClockworkSpec):
         raise ValueError(f"spec must be a ClockworkSpec, got {type(spec).__name__}")
+    return validate_call(params, spec, x, h_init, t0, resets, state_size=spec.hidden_size)
+
+
+def validate_call(params, spec, x, h_init, t0, resets, state_size: int):
+    """The checks every family's forward call shares: params against ``spec.param_shapes()``,
+    x (L >= 1, B >= 1, D, dtype, finite), h_init (B, ``state_size``), t0 and resets."""
     dtype = validate_params(params, spec)
     if isinstance(x, np.ndarray) and x.ndim == 3 and x.shape[0] == 0:
         raise ValueError(f"x is an empty sequence (L = 0, shape {x.shape}); need L >= 1")
@@ -92,7 +98,7 @@ def validate_inputs(params, spec, x, h_init=None, t0=0, resets=None):
     _check_array(x, "x", (None, None, spec.input_size), dtype)
     L, B, _ = x.shape
     if h_init is not None:
-        _check_array(h_init, "h_init", (B, spec.hidden_size), dtype)
+        _check_array(h_init, "h_init", (B, state_size), dtype)
     if isinstance(t0, (bool, np.bool_)) or not isinstance(t0, numbers.Integral) or t0 < 0:
         raise ValueError(f"t0 must be an integer >= 0, got {t0!r}")
     return dtype, reset_flags(resets, L)

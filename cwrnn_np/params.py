@@ -70,8 +70,9 @@ def init_params(spec: ClockworkSpec, rng: np.random.Generator, dtype=np.float64,
     return params
 
 
-def validate_params(params, spec: ClockworkSpec) -> np.dtype:
-    """Check names, shapes and dtypes of ``params`` against ``spec``; return the common dtype.
+def validate_params(params, spec) -> np.dtype:
+    """Check names, shapes and dtypes of ``params`` against ``spec`` (anything with
+    ``param_shapes()``: a ClockworkSpec or an LSTMSpec); return the common dtype.
 
     Raises ``ValueError`` naming the missing, unexpected or misshaped entry.
     """
@@ -83,7 +84,11 @@ def validate_params(params, spec: ClockworkSpec) -> np.dtype:
         raise ValueError(f"params is missing {missing} (expected keys {list(shapes)})")
     extra = [k for k in params if k not in shapes]
     if extra:
-        hint = " (spec.learn_h0 is False)" if "h_0" in extra else ""
+        hint = ""
+        if "h_0" in extra:
+            hint = " (spec.learn_h0 is False)"
+        elif any(k in extra for k in ("p_i", "p_f", "p_o")):
+            hint = " (spec.peepholes is False)"
         raise ValueError(f"params has unexpected keys {extra}{hint}")
     dtype = None
     for name, shape in shapes.items():
