@@ -200,6 +200,7 @@ def _generation_report(results, s, tag):
                  "of a small sweep (below). We have not measured whether longer training or a "
                  "finer sweep closes the LSTM's gap to the paper's figure; the paper does not "
                  "state its LSTM's training length beyond about 2000 epochs at lr 3e-5.")
+    lines += [f"- {note}" for note in s.get("notes", [])]
     if "machine" in s:
         lines += ["", f"Machine: {s['machine']}. Wall time: {s['wall_seconds']:.0f} s for "
                   f"{len(results)} runs (one core)."]
