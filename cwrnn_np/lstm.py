@@ -31,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .gradcheck import GradcheckReport, audit
-from .model import _check_array, validate_call
+from .model import validate_backward_call, validate_call
 from .params import FLOAT_DTYPES, validate_params
 
 __all__ = ["LSTMSpec", "LSTMCache", "init_lstm_params", "validate_lstm_params",
@@ -594,17 +594,9 @@ def backward_lstm(params: dict, spec: LSTMSpec, dy: np.ndarray, cache: LSTMCache
     Equations LB1–LB10 of ``docs/lstm.md``; see :func:`backward_lstm_numpy`.
     """
     _, bwd = _backend(backend)
-    if not isinstance(cache, LSTMCache):
-        raise ValueError(f"cache must be the LSTMCache returned by forward_lstm, "
-                         f"got {type(cache).__name__}")
-    dtype = validate_lstm_params(params, spec)
-    L, B, _ = cache.x.shape
-    if cache.h.shape[2] != spec.state_size:
-        raise ValueError(f"cache was made for a state of width {cache.h.shape[2]}, but spec has "
-                         f"2H={spec.state_size}")
-    _check_array(dy, "dy", (L, B, spec.output_size), dtype)
-    if dh_last is not None:
-        _check_array(dh_last, "dh_last", (B, spec.state_size), dtype)
+    validate_lstm_params(params, spec)
+    validate_backward_call(params, spec, dy, cache, dh_last, LSTMCache, "forward_lstm",
+                           state_size=spec.state_size)
     return bwd(params, spec, dy, cache, dh_last)
 
 

@@ -173,15 +173,23 @@ def backward(params: dict, spec: ClockworkSpec, dy: np.ndarray, cache: ForwardCa
     Equations B1–B10 of ``docs/bptt.md``; see :func:`cwrnn_np.reference.backward_numpy`.
     """
     _, bwd = _backend(backend)
-    if not isinstance(cache, ForwardCache):
-        raise ValueError(f"cache must be the ForwardCache returned by forward, "
+    validate_backward_call(params, spec, dy, cache, dh_last, ForwardCache, "forward",
+                           state_size=spec.hidden_size)
+    return bwd(params, spec, dy, cache, dh_last)
+
+
+def validate_backward_call(params, spec, dy, cache, dh_last, cache_type, made_by: str,
+                           state_size: int):
+    """The checks every family's backward call shares: the cache's type and state width,
+    params, dy (L, B, O) and dh_last (B, ``state_size``)."""
+    if not isinstance(cache, cache_type):
+        raise ValueError(f"cache must be the {cache_type.__name__} returned by {made_by}, "
                          f"got {type(cache).__name__}")
     dtype = validate_params(params, spec)
     L, B, _ = cache.x.shape
-    if cache.h.shape[2] != spec.hidden_size:
-        raise ValueError(f"cache was made for H={cache.h.shape[2]}, but spec has "
-                         f"H={spec.hidden_size}")
+    if cache.h.shape[2] != state_size:
+        raise ValueError(f"cache was made for a state of width {cache.h.shape[2]}, but spec "
+                         f"has a state of width {state_size}")
     _check_array(dy, "dy", (L, B, spec.output_size), dtype)
     if dh_last is not None:
-        _check_array(dh_last, "dh_last", (B, spec.hidden_size), dtype)
-    return bwd(params, spec, dy, cache, dh_last)
+        _check_array(dh_last, "dh_last", (B, state_size), dtype)
