@@ -135,6 +135,9 @@ class TrainConfig:
     # Stop after this many seconds of training (0: no limit). A wall-clock budget makes the
     # number of steps depend on the machine's speed: for budgeted experiments only.
     max_seconds: float = 0.0
+    # What max_seconds measures: "wall" (elapsed time) or "cpu" (this process's CPU time,
+    # time.process_time). "cpu" keeps budgets fair when runs share a busy machine.
+    budget_clock: str = "wall"
     # Show a progress bar.
     progress: bool = True
 

@@ -236,6 +236,9 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
                              **extra)
     except ValueError as exc:
         raise ConfigError(f"optim: {exc}") from None
+    if cfg.train.budget_clock not in ("wall", "cpu"):
+        raise ConfigError(f"train.budget_clock must be wall or cpu, got "
+                          f"{cfg.train.budget_clock!r}")
     forgetting = ForgettingSchedule(cfg.train.forgetting, tuple(cfg.train.forgetting_periods),
                                     cfg.train.forgetting_start, cfg.train.forgetting_end)
     masks = net.param_masks()
@@ -324,7 +327,8 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
                    dynamic_ncols=True, mininterval=0.5)
     mf = metrics_path.open("a")
     step = start
-    started = time.perf_counter()
+    clock = time.perf_counter if cfg.train.budget_clock == "wall" else time.process_time
+    started = clock()
     out_of_time = False
     try:
         while step < stop_at and not history["stopped_early"] and not out_of_time:
@@ -376,9 +380,10 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
                                 f"{cfg.train.patience} evaluations")
             mf.flush()
             out_of_time = bool(cfg.train.max_seconds) and \
-                time.perf_counter() - started > cfg.train.max_seconds
+                clock() - started > cfg.train.max_seconds
             if out_of_time:
-                log(f"time budget of {cfg.train.max_seconds:g} s used up at step {step}")
+                log(f"time budget of {cfg.train.max_seconds:g} s ({cfg.train.budget_clock}) "
+                    f"used up at step {step}")
                 if not (cfg.train.eval_every and step % cfg.train.eval_every == 0):
                     valid = _json_safe(task.evaluate(run, "valid"))
                     if valid:

@@ -237,12 +237,23 @@ def test_lstm_trains_everywhere_a_cwrnn_does(tmp_path):
     assert not (tmp_path / "r" / "clock.png").exists()  # no clock to draw
 
 
-def test_time_budget_stops_with_final_metrics(tmp_path):
-    cfg = tiny("generation", tmp_path, **{"train.max_seconds": 1e-9, "train.steps": 1000})
-    res = train(cfg, run_dir=tmp_path / "r", log=lambda m: None)
+@pytest.mark.parametrize("clock", ["wall", "cpu"])
+def test_time_budget_stops_with_final_metrics(tmp_path, clock):
+    cfg = tiny("generation", tmp_path, **{"train.max_seconds": 1e-9, "train.steps": 1000,
+                                          "train.budget_clock": clock})
+    logged = []
+    res = train(cfg, run_dir=tmp_path / "r", log=logged.append)
     assert res.step == 1 and "nmse" in res.final["test"]
+    assert any(f"({clock})" in m for m in logged)
     _, _, meta, _ = load_checkpoint(tmp_path / "r")
     assert meta["step"] == 1
+
+
+def test_bad_budget_clock_is_named_before_any_output(tmp_path):
+    cfg = tiny("generation", tmp_path, **{"train.budget_clock": "gpu"})
+    with pytest.raises(ConfigError, match="train.budget_clock must be wall or cpu, got 'gpu'"):
+        train(cfg, run_dir=tmp_path / "r", log=lambda m: None)
+    assert not (tmp_path / "r").exists()
 
 
 def test_clock_start_offsets_every_call(tmp_path, monkeypatch):
