@@ -186,9 +186,47 @@ def cmd_gradcheck(args) -> int:
             wname, widx, _, _ = rep.worst
             print(f"{name:<34s} {b:<7s} {rep.max_rel_error:15.3e}  {wname}{list(widx)}"
                   f"{'' if passed else '  FAIL'}")
+    ok &= _gradcheck_variants(backends, rng, args.seed)
     print("all gradients agree with finite differences (tolerance 1e-6)" if ok
           else "SOME GRADIENT CHECKS FAILED")
     return 0 if ok else 1
+
+
+def _gradcheck_variants(backends, rng, seed) -> bool:
+    """The design note's deeper variants (docs/variants.md): soft selection and learned
+    periods (static and emitted), with perturbed initial parameters so no gradient is trivial."""
+    import cwrnn_np as cw
+    from .learned_periods import LearnedPeriodSpec, gradcheck_periods, init_period_params
+    from .selection import SelectionSpec, gradcheck_select, group_modules, init_select_params
+
+    base = cw.ClockworkSpec(2, 2, [2, 3, 2], [1, 2, 4], learn_h0=True)
+    cases = [
+        ("select: groups of 2, tau=0.7", group_modules(base, 2, 0.7), init_select_params,
+         gradcheck_select),
+        ("select: one group among modules",
+         SelectionSpec(cw.ClockworkSpec(2, 2, [2, 2, 2, 1], [1, 3, 3, 2], connectivity="full"),
+                       [[1, 2]], 1.5), init_select_params, gradcheck_select),
+        ("learned periods, static", LearnedPeriodSpec(base, [1, 2, 3, 4, 6, 8], "static", 0.7),
+         init_period_params, gradcheck_periods),
+        ("learned periods, emitted", LearnedPeriodSpec(base, None, "emitted", 0.7, 0.8),
+         init_period_params, gradcheck_periods),
+    ]
+    ok = True
+    for name, spec, init, check in cases:
+        params = init(spec, rng)
+        for k, mask in spec.param_masks().items():
+            noise = 0.3 * rng.standard_normal(params[k].shape)
+            params[k] = params[k] + (noise if mask is None else np.where(mask, noise, 0.0))
+        x = rng.standard_normal((13, 2, 2))
+        for b in backends:
+            rep = check(params, spec, x, t0=1, resets=[6], backend=b,
+                        rng=np.random.default_rng(seed))
+            passed = rep.passed(1e-6)
+            ok &= passed
+            wname, widx, _, _ = rep.worst
+            print(f"{name:<34s} {b:<7s} {rep.max_rel_error:15.3e}  {wname}{list(widx)}"
+                  f"{'' if passed else '  FAIL'}")
+    return ok
 
 
 def cmd_experiment(args) -> int:

@@ -83,6 +83,24 @@ class ModelConfig:
     # Clock start: the offset t0 of the first step of every sequence. 0 is the paper authors'
     # convention (every module fires at the first step); 1 is what the design note's code did.
     clock_start: int = 0
+    # The design note's deeper variants of a "cwrnn" (docs/variants.md):
+    #   "clockwork"        the ordinary CW-RNN (default);
+    #   "select"           every module becomes group_size same-clock copies, softly selected;
+    #   "learned-static"   learned period distributions, mu and sigma as parameters;
+    #   "learned-emitted"  the network emits mu and sigma from its state at every step.
+    variant: str = "clockwork"
+    # "select": modules per group (copies of each module of the schedule).
+    group_size: int = 2
+    # Temperature tau of the selection softmax ("select") or the factor on every sigma
+    # ("learned-*"), at the start of training ...
+    temperature: float = 1.0
+    # ... annealed geometrically to this value by the last step (None: constant). A small end
+    # value hardens the selection, or the clock (then `cwrnn harden` snaps it to a CW-RNN).
+    temperature_end: float | None = None
+    # "learned-*": candidate periods (default: powers of two up to twice the largest period)
+    # and the initial sigma (log-period units); the schedule's periods are the initial modes.
+    candidate_periods: list | None = None
+    sigma_init: float = 0.5
 
 
 @dataclasses.dataclass

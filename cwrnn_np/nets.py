@@ -1,7 +1,10 @@
 r"""One interface over the model families the trainer can train: CW-RNN (and the SRN, a one-module
 CW-RNN) and the LSTM baseline.
 
-A :class:`Net` pairs a family's spec with its functions. Every family has the API of
+A :class:`Net` pairs a family's spec with its functions. Kinds: ``"cwrnn"`` and ``"srn"``
+(:class:`~cwrnn_np.ClockworkSpec`), ``"lstm"`` (:class:`~cwrnn_np.lstm.LSTMSpec`), and the design
+note's variants ``"select"`` (:class:`~cwrnn_np.selection.SelectionSpec`) and ``"learned"``
+(:class:`~cwrnn_np.learned_periods.LearnedPeriodSpec`). Every family has the API of
 :func:`cwrnn_np.forward` / :func:`cwrnn_np.backward`: ``forward(params, x, h_init, t0, resets)``
 returns ``(y, cache)`` with ``cache.h_last`` the state to carry into the next chunk, and
 ``backward(params, dy, cache, dh_last)`` returns the gradients. (The LSTM's carried state is
@@ -31,14 +34,26 @@ from .model import backward, forward
 from .params import init_params
 from .spec import ClockworkSpec
 
-__all__ = ["Net", "KINDS", "ReadoutCache"]
+__all__ = ["Net", "KINDS", "TEMPERED", "ReadoutCache"]
 
-KINDS = ("cwrnn", "srn", "lstm")
+KINDS = ("cwrnn", "srn", "lstm", "select", "learned")
+#: kinds with a temperature (the design note's variants, ``docs/variants.md``)
+TEMPERED = ("select", "learned")
 
 
 def _lstm():
     from . import lstm
     return lstm
+
+
+def _selection():
+    from . import selection
+    return selection
+
+
+def _periods():
+    from . import learned_periods
+    return learned_periods
 
 
 class ReadoutCache(NamedTuple):
@@ -74,6 +89,10 @@ class Net:
         """Initial parameters (seeded by ``rng``)."""
         if self.kind == "lstm":
             params = _lstm().init_lstm_params(self.spec, rng, dtype=dtype, scale=scale)
+        elif self.kind == "select":
+            params = _selection().init_select_params(self.spec, rng, dtype=dtype, scale=scale)
+        elif self.kind == "learned":
+            params = _periods().init_period_params(self.spec, rng, dtype=dtype, scale=scale)
         else:
             params = init_params(self.spec, rng, dtype=dtype, scale=scale)
         if self.readout:
@@ -87,6 +106,12 @@ class Net:
         if self.kind == "lstm":
             return _lstm().forward_lstm(params, self.spec, x, h_init=h_init, t0=t0,
                                         resets=resets, backend=backend)
+        if self.kind == "select":
+            return _selection().forward_select(params, self.spec, x, h_init=h_init, t0=t0,
+                                               resets=resets, backend=backend)
+        if self.kind == "learned":
+            return _periods().forward_periods(params, self.spec, x, h_init=h_init, t0=t0,
+                                              resets=resets, backend=backend)
         return forward(params, self.spec, x, h_init=h_init, t0=t0, resets=resets,
                        backend=backend)
 
@@ -94,6 +119,12 @@ class Net:
         if self.kind == "lstm":
             return _lstm().backward_lstm(params, self.spec, dy, cache, dh_last=dh_last,
                                          backend=backend)
+        if self.kind == "select":
+            return _selection().backward_select(params, self.spec, dy, cache, dh_last=dh_last,
+                                                backend=backend)
+        if self.kind == "learned":
+            return _periods().backward_periods(params, self.spec, dy, cache, dh_last=dh_last,
+                                               backend=backend)
         return backward(params, self.spec, dy, cache, dh_last=dh_last, backend=backend)
 
     def _core(self, params):
@@ -145,6 +176,12 @@ class Net:
         """Whether the network has a clock (a ClockworkSpec) to draw."""
         return isinstance(self.spec, ClockworkSpec)
 
+    def at_temperature(self, temperature: float) -> "Net":
+        """This net with its variant's temperature set (itself for kinds without one)."""
+        if self.kind not in TEMPERED:
+            return self
+        return Net(self.kind, self.spec.replace(temperature=float(temperature)), self.readout)
+
     def to_dict(self) -> dict:
         return {"kind": self.kind, "spec": self.spec.to_dict(), "readout": self.readout}
 
@@ -154,4 +191,8 @@ class Net:
         readout = d.get("readout", 0)
         if kind == "lstm":
             return Net("lstm", _lstm().LSTMSpec(**d["spec"]), readout)
+        if kind == "select":
+            return Net(kind, _selection().SelectionSpec.from_dict(d["spec"]), readout)
+        if kind == "learned":
+            return Net(kind, _periods().LearnedPeriodSpec.from_dict(d["spec"]), readout)
         return Net(kind, ClockworkSpec(**d["spec"]), readout)

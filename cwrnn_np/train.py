@@ -89,7 +89,42 @@ def build_net(m, input_size: int, output_size: int) -> Net:
         except ValueError as exc:
             raise ConfigError(f"model: {exc}") from None
         return Net("lstm", spec)
-    return Net(m.kind, build_spec(m, input_size, output_size))
+    spec = build_spec(m, input_size, output_size)
+    if m.variant == "clockwork":
+        return Net(m.kind, spec)
+    if m.temperature_end is not None and not m.temperature_end > 0:
+        raise ConfigError(f"model.temperature_end must be > 0 (or None), got "
+                          f"{m.temperature_end!r}")
+    if m.kind != "cwrnn":
+        raise ConfigError(f"model.variant={m.variant!r} needs model.kind='cwrnn', "
+                          f"got {m.kind!r}")
+    try:
+        if m.variant == "select":
+            from .selection import group_modules
+            return Net("select", group_modules(spec, m.group_size, m.temperature))
+        if m.variant in ("learned-static", "learned-emitted"):
+            from .learned_periods import LearnedPeriodSpec
+            return Net("learned", LearnedPeriodSpec(
+                spec, m.candidate_periods, m.variant.split("-")[1], m.sigma_init,
+                m.temperature))
+    except ValueError as exc:
+        raise ConfigError(f"model: {exc}") from None
+    raise ConfigError(f"model.variant must be one of {', '.join(VARIANTS)}; "
+                      f"got {m.variant!r}")
+
+
+#: the values of ``model.variant``
+VARIANTS = ("clockwork", "select", "learned-static", "learned-emitted")
+
+
+def temperature_at(m, step: int, steps: int) -> float:
+    r"""The temperature of a variant after ``step`` of ``steps`` optimizer steps:
+    :math:`\tau = \tau_0 (\tau_1 / \tau_0)^{\text{step}/\text{steps}}`, from
+    ``model.temperature`` to ``model.temperature_end`` (constant when that is None)."""
+    if m.temperature_end is None or steps <= 0:
+        return m.temperature
+    frac = min(max(step / steps, 0.0), 1.0)
+    return float(m.temperature * (m.temperature_end / m.temperature) ** frac)
 
 
 def build_spec(m, input_size: int, output_size: int) -> ClockworkSpec:
@@ -207,6 +242,8 @@ def load_run(run_dir) -> tuple[Config, Net, dict, dict]:
         net = Net.from_dict(meta["spec"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint in {run_dir} holds an invalid spec ({exc})") from None
+    # a variant runs at the temperature its schedule had reached at the checkpoint
+    net = net.at_temperature(temperature_at(cfg.model, int(meta["step"]), cfg.train.steps))
     return cfg, net, params, meta
 
 
@@ -283,8 +320,13 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
     if cs < 0:
         raise ConfigError(f"model.clock_start must be >= 0, got {cs}")
 
+    def live(step):
+        """The net as it runs after ``step`` updates: a variant's temperature is annealed
+        (:func:`temperature_at`); the checkpoint's spec keeps the configured start value."""
+        return net.at_temperature(temperature_at(cfg.model, step, steps))
+
     def run(x, h, t0):
-        return net.forward(params, x, h_init=h, t0=cs + t0, backend=cfg.model.backend)
+        return live(step).forward(params, x, h_init=h, t0=cs + t0, backend=cfg.model.backend)
 
     def checkpoint(step):
         meta = {"spec": net.to_dict(), "config": config_to_dict(cfg), "step": step,
@@ -338,13 +380,14 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
             resets = forgetting.resets(F, cs + batch.t0, batch.x.shape[0])
             # overflow is detected below, explicitly, so numpy's warnings are silenced here
             with np.errstate(over="ignore", invalid="ignore"):
-                y, cache = net.forward(params, batch.x, h_init=h_init, t0=cs + batch.t0,
+                y, cache = live(step).forward(params, batch.x, h_init=h_init,
+                                              t0=cs + batch.t0,
                                        resets=resets, backend=cfg.model.backend)
                 loss, dy = task.loss(y, batch)
                 if not math.isfinite(loss):
                     raise TrainingDiverged(f"training diverged at step {step + 1}: the loss "
                                            f"is {loss}")
-                grads = net.backward(params, dy, cache, backend=cfg.model.backend)
+                grads = live(step).backward(params, dy, cache, backend=cfg.model.backend)
                 try:
                     params, opt_state = opt.update(params, grads, opt_state, masks)
                 except NonFiniteGradientError as exc:
@@ -408,8 +451,8 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
         final_params = best if (best is not None and cfg.train.patience) else params
         for split in ("valid", "test"):
             metrics = task.evaluate(
-                lambda x, h, t0: net.forward(final_params, x, h_init=h, t0=cs + t0,
-                                             backend=cfg.model.backend), split)
+                lambda x, h, t0: live(step).forward(final_params, x, h_init=h, t0=cs + t0,
+                                                    backend=cfg.model.backend), split)
             final[split] = metrics
         (run_dir / "final.json").write_text(json.dumps(
             {s: _json_safe(m) for s, m in final.items()}, indent=1))
@@ -419,5 +462,5 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
                 write_plots(run_dir, task, net, final)
         except Exception as exc:  # plots are a convenience; never lose a run over them
             log(f"warning: could not write plots: {exc}")
-    return RunResult(run_dir=run_dir, step=step, params=params, net=net, final=final,
+    return RunResult(run_dir=run_dir, step=step, params=params, net=live(step), final=final,
                      best_valid=history["best_valid"], stopped_early=history["stopped_early"])
