@@ -229,6 +229,11 @@ def _gradcheck_variants(backends, rng, seed) -> bool:
     return ok
 
 
+#: the experiments and demonstrations of ``cwrnn experiment NAME``
+EXPERIMENT_NAMES = ("generation", "classification", "charlm", "learned-periods",
+                    "soft-selection")
+
+
 def cmd_experiment(args) -> int:
     from .experiments import run_classification, run_generation
 
@@ -247,9 +252,14 @@ def cmd_experiment(args) -> int:
     elif args.name == "classification":
         run_classification(out_dir=args.out_dir, seeds=seeds, steps=args.steps or 600,
                            data_dir=args.data_dir)
+    elif args.name == "learned-periods":
+        from .demos import run_learned_periods
+        run_learned_periods(out_dir=args.out_dir, seeds=seeds, steps=args.steps or 1000)
+    elif args.name == "soft-selection":
+        from .demos import run_soft_selection
+        run_soft_selection(out_dir=args.out_dir, seeds=seeds, steps=args.steps or 1000)
     else:
-        raise CLIError(f"unknown experiment {args.name!r}; choose generation, classification "
-                       f"or charlm")
+        raise CLIError(f"unknown experiment {args.name!r}; choose {', '.join(EXPERIMENT_NAMES)}")
     print(Path(args.out_dir) / f"{tag}.md")
     return 0
 
@@ -306,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--backend", default="all", help="numpy, numba or all (default)")
     g.add_argument("--seed", type=int, default=0)
     x = sub.add_parser("experiment", help="run a paper/design-note experiment, write its report")
-    x.add_argument("name", help="generation, classification or charlm")
+    x.add_argument("name", help=", ".join(EXPERIMENT_NAMES))
     x.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
     x.add_argument("--steps", type=int, default=0, help="training steps per run")
     x.add_argument("--source", default="embedded", help="generation: embedded, eeg, membrane")

@@ -178,6 +178,9 @@ class DataConfig:
     valid_fraction: float = 0.2
     # Synthetic tasks: training set is drawn fresh; this many validation sequences.
     n_valid: int = 256
+    # hold: a new value every this many steps (the planted timescale); regimes: steps per
+    # regime.
+    timescale: int = 24
 
 
 @dataclasses.dataclass

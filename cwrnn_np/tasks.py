@@ -353,7 +353,57 @@ class CopyTask(_SyntheticTask):
                 "baseline_nats": datasets.copy_memory_baseline(self.cfg.data.length)}
 
 
-TASKS = {t.name: t for t in (GenerationTask, VowelsTask, TextTask, AddingTask, CopyTask)}
+class _PerStepMSETask(_SyntheticTask):
+    """A synthetic task with a target at every step, scored by MSE."""
+
+    metric = "mse"
+    input_size, output_size = 2, 1
+
+    def loss(self, y, batch):
+        return mse(y, batch.target)
+
+    def evaluate(self, run, split):
+        b = self.valid if split == "valid" else self.test
+        y, _ = run(b.x, None, 0)
+        return {"mse": mse(y, b.target)[0]}
+
+
+class HoldTask(_PerStepMSETask):
+    name = "hold"
+    description = ("sample and hold, a new value every data.timescale steps (planted "
+                   "timescale; MSE per step)")
+
+    @staticmethod
+    def defaults(cfg):
+        _SyntheticTask._synthetic_defaults(cfg, module_size=4, steps=1500, eval_every=100,
+                                           length=96)
+        cfg.model.n_modules, cfg.model.periods = 3, [1, 4, 16]
+        cfg.data.timescale = 24
+
+    def _make(self, n, rng):
+        x, y = datasets.hold_problem(n, self.cfg.data.length, self.cfg.data.timescale, rng)
+        return Batch(x=self._x(x), target=self._x(y))
+
+
+class RegimesTask(_PerStepMSETask):
+    name = "regimes"
+    description = ("two regimes alternating every data.timescale steps: y_t = s_t u_(t-2) "
+                   "(MSE per step)")
+
+    @staticmethod
+    def defaults(cfg):
+        _SyntheticTask._synthetic_defaults(cfg, module_size=4, steps=1500, eval_every=100,
+                                           length=96)
+        cfg.model.n_modules, cfg.model.periods = 1, [1]
+        cfg.data.timescale = 16
+
+    def _make(self, n, rng):
+        x, y = datasets.regimes_problem(n, self.cfg.data.length, self.cfg.data.timescale, rng)
+        return Batch(x=self._x(x), target=self._x(y))
+
+
+TASKS = {t.name: t for t in (GenerationTask, VowelsTask, TextTask, AddingTask, CopyTask,
+                             HoldTask, RegimesTask)}
 
 
 def make_task(cfg: Config) -> Task:

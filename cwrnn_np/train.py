@@ -248,7 +248,7 @@ def load_run(run_dir) -> tuple[Config, Net, dict, dict]:
 
 
 def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
-          log=print, plots: bool = True) -> RunResult:
+          log=print, plots: bool = True, on_step=None) -> RunResult:
     """Train a network as ``cfg`` says; return a :class:`RunResult`.
 
     Parameters
@@ -260,6 +260,8 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
     until : stop after this many steps in all (a checkpoint is written), e.g. to resume later
     log : where one-line messages go
     plots : write the PNG plots at the end (experiments running many runs turn this off)
+    on_step : optional ``on_step(step, params)``, called after every update (to record how
+        parameters evolve, e.g. learned periods); it must not modify ``params``
     """
     task: Task = make_task(cfg)
     net = build_net(cfg.model, task.input_size, task.output_size)
@@ -398,6 +400,8 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
                                            f"made a parameter non-finite")
             carried = cache.h_last if (task.stateful or n_chunks > 1) else None
             step += 1
+            if on_step is not None:
+                on_step(step, params)
             record = {"step": step, "split": "train", "loss": loss}
             if F is not None:
                 record["forget_period"] = F

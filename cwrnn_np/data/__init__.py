@@ -13,7 +13,8 @@
 from . import generation, synthetic, text, vowels
 from .generation import (GENERATION_SOURCES, embedded_clips, generation_dataset,
                          matplotlib_clips, scale_clip)
-from .synthetic import adding_problem, copy_memory, copy_memory_baseline
+from .synthetic import (adding_problem, copy_memory, copy_memory_baseline, hold_problem,
+                        regimes_problem)
 from .text import (STDLIB_FILES, Vocabulary, batch_stream, one_hot, random_windows, read_text,
                    split, stdlib_corpus)
 from .vowels import (find_japanese_vowels, load_japanese_vowels, pad_sequences, parse_ts,
@@ -35,7 +36,7 @@ __all__ = [
     "DATASETS", "generation", "synthetic", "text", "vowels",
     "GENERATION_SOURCES", "embedded_clips", "generation_dataset", "matplotlib_clips",
     "scale_clip",
-    "adding_problem", "copy_memory", "copy_memory_baseline",
+    "adding_problem", "copy_memory", "copy_memory_baseline", "hold_problem", "regimes_problem",
     "STDLIB_FILES", "Vocabulary", "batch_stream", "one_hot", "random_windows", "read_text",
     "split", "stdlib_corpus",
     "find_japanese_vowels", "load_japanese_vowels", "pad_sequences", "parse_ts", "sort_labels",

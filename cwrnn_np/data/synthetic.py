@@ -6,7 +6,9 @@ Sources:
   1997, experiment 4, in the form later used by Le, Jaitly and Hinton (2015) and Arjovsky, Shah
   and Bengio (2016): values uniform in [0, 1], one marked position in each half of the sequence;
 * copy memory: Arjovsky, Shah and Bengio, "Unitary Evolution Recurrent Neural Networks", ICML
-  2016, §4.1 (after Hochreiter and Schmidhuber 1997).
+  2016, §4.1 (after Hochreiter and Schmidhuber 1997);
+* hold and regimes: made for this project's demonstrations of the design note's learned
+  periods and soft selection (``docs/variants.md``).
 
 Shape letters: T time steps of a sequence, N sequences (the batch), S data symbols. Inputs are
 time-major (T, N, D) float64, as the networks read them; every generator takes its
@@ -20,7 +22,8 @@ import numpy as np
 
 from ._checks import check_int, check_rng
 
-__all__ = ["adding_problem", "copy_memory", "copy_memory_baseline"]
+__all__ = ["adding_problem", "copy_memory", "copy_memory_baseline", "hold_problem",
+           "regimes_problem"]
 
 
 def adding_problem(n: int, length: int, rng: np.random.Generator
@@ -130,3 +133,76 @@ def copy_memory_baseline(length: int, n_symbols: int = 8, n_copy: int = 10) -> f
     S = check_int(n_symbols, "n_symbols")
     C = check_int(n_copy, "n_copy")
     return C * math.log(S) / (length + 2 * C)
+
+
+def hold_problem(n: int, length: int, period: int, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    r"""Sample and hold with a planted timescale: a new value arrives every ``period`` steps.
+
+    .. math::
+
+        x_{t,i,0} = v_{\lfloor t/P \rfloor, i}\,[t \bmod P = 0], \qquad
+        x_{t,i,1} = \xi_{t,i} \sim \mathcal N(0, 0.5^2), \qquad
+        y_{t,i,0} = v_{\lfloor t/P \rfloor, i},
+
+    with :math:`v \sim U[-1, 1)` and P = ``period``: the target is the value presented last,
+    up to P - 1 steps back, and channel 1 is distracting noise at every step. A module whose
+    clock fires exactly at the multiples of P (period P, or a divisor that the module learns
+    to ignore) reads each value when it arrives and can hold it untouched; a faster module must
+    learn to hold it through its recurrent weights despite the noise. The task for the design
+    note's learned periods (``cwrnn experiment learned-periods``). Predicting 0 scores an MSE
+    of 1/3.
+
+    Parameters
+    ----------
+    n : int >= 1, sequences N; length : int >= 1, steps T; period : int >= 1, P.
+    rng : numpy.random.Generator.
+
+    Returns
+    -------
+    x : (T, N, 2) float64; y : (T, N, 1) float64, the held values.
+    """
+    n = check_int(n, "n")
+    T = check_int(length, "length")
+    P = check_int(period, "period")
+    rng = check_rng(rng)
+    events = np.arange(0, T, P)                                     # steps with a new value
+    v = rng.uniform(-1.0, 1.0, size=(len(events), n))               # (T/P, N)
+    x = np.zeros((T, n, 2))                                         # (T, N, 2)
+    x[events, :, 0] = v
+    x[:, :, 1] = 0.5 * rng.standard_normal((T, n))
+    y = v[np.arange(T) // P][:, :, None]                            # (T, N, 1)
+    return x, y
+
+
+def regimes_problem(n: int, length: int, block: int, rng: np.random.Generator
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    r"""Two alternating regimes that need opposite answers from the same input.
+
+    .. math::
+
+        x_{t,i} = (u_{t,i},\; s_{t,i}), \qquad
+        y_{t,i} = s_{t,i}\, u_{t-2,i} \quad (t \ge 2;\ 0 \text{ before}),
+
+    with :math:`u \sim U[-1, 1)` and the regime :math:`s_{t,i} = \pm 1` flipping every
+    ``block`` steps from a random start: regime +1 recalls the input two steps back, regime −1
+    its negation. The regime is given as input, so one network can solve both; a group of
+    softly selected modules can instead give each regime its own module (the task for the
+    design note's "blurry selection", ``cwrnn experiment soft-selection``). Predicting 0 scores
+    an MSE of 1/3.
+
+    Returns
+    -------
+    x : (T, N, 2) float64; y : (T, N, 1) float64.
+    """
+    n = check_int(n, "n")
+    T = check_int(length, "length", minimum=3)
+    K = check_int(block, "block")
+    rng = check_rng(rng)
+    u = rng.uniform(-1.0, 1.0, size=(T, n))                         # (T, N)
+    start = rng.choice([-1.0, 1.0], size=n)                         # (N,)
+    s = start[None, :] * np.where((np.arange(T) // K) % 2 == 0, 1.0, -1.0)[:, None]  # (T, N)
+    x = np.stack([u, s], axis=2)                                    # (T, N, 2)
+    y = np.zeros((T, n, 1))
+    y[2:, :, 0] = s[2:] * u[:-2]
+    return x, y
