@@ -78,6 +78,9 @@ def build_net(m, input_size: int, output_size: int) -> Net:
     """The :class:`cwrnn_np.nets.Net` of a :class:`cwrnn_np.config.ModelConfig`."""
     if m.readout_size < 0:
         raise ConfigError(f"model.readout_size must be >= 0, got {m.readout_size}")
+    if m.variant != "clockwork" and m.kind != "cwrnn":
+        raise ConfigError(f"model.variant={m.variant!r} needs model.kind='cwrnn', "
+                          f"got {m.kind!r}")
     if m.readout_size:
         core = build_net(dataclasses.replace(m, readout_size=0), input_size, m.readout_size)
         return Net(core.kind, core.spec, readout=output_size)
@@ -95,9 +98,6 @@ def build_net(m, input_size: int, output_size: int) -> Net:
     if m.temperature_end is not None and not m.temperature_end > 0:
         raise ConfigError(f"model.temperature_end must be > 0 (or None), got "
                           f"{m.temperature_end!r}")
-    if m.kind != "cwrnn":
-        raise ConfigError(f"model.variant={m.variant!r} needs model.kind='cwrnn', "
-                          f"got {m.kind!r}")
     try:
         if m.variant == "select":
             from .selection import group_modules
