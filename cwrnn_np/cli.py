@@ -87,6 +87,61 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _scores(task, net, params, cfg) -> dict:
+    out = {}
+    for split in ("valid", "test"):
+        m = task.evaluate(lambda x, h, t0: net.forward(
+            params, x, h_init=h, t0=cfg.model.clock_start + t0, backend=cfg.model.backend),
+            split)
+        out[split] = {k: float(v) for k, v in m.items() if np.ndim(v) == 0}
+    return out
+
+
+def cmd_harden(args) -> int:
+    """Snap a learned-periods run to its most likely periods: an ordinary CW-RNN run folder."""
+    import copy
+
+    from .checkpoint import save_checkpoint
+    from .config import config_to_dict
+    from .learned_periods import harden, module_periods
+    from .nets import Net
+
+    cfg, net, params, meta, task = _load(args.run)
+    if net.kind != "learned":
+        raise CLIError(f"{args.run} is not a learned-periods run (model.variant="
+                       f"{cfg.model.variant!r}); nothing to harden")
+    core = {k: v for k, v in params.items() if k not in ("W_R", "b_R")}
+    x = task.train_batch(0).x          # the emitted form's periods are averaged over this batch
+    mp = module_periods(core, net.spec, x, t0=cfg.model.clock_start)
+    hard_spec, hard_params = harden(core, net.spec, x, t0=cfg.model.clock_start)
+    hard_params.update({k: params[k] for k in ("W_R", "b_R") if k in params})
+    hard = Net("cwrnn", hard_spec, net.readout)
+    hcfg = copy.deepcopy(cfg)
+    m = hcfg.model
+    m.variant, m.periods, m.phases = "clockwork", list(hard_spec.periods), None
+    m.module_sizes = list(hard_spec.module_sizes)
+    m.connectivity = hard_spec.C.tolist()
+    m.input_modules = [bool(v) for v in hard_spec.R]
+    out_dir = Path(args.out) if args.out else Path(args.run) / "hardened"
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(f"cannot create {out_dir}: {exc.strerror}") from None
+    (out_dir / "config.json").write_text(json.dumps(config_to_dict(hcfg), indent=1))
+    save_checkpoint(out_dir, hard_params, {}, {
+        "spec": hard.to_dict(), "config": config_to_dict(hcfg), "step": meta["step"],
+        "optimizer": meta.get("optimizer"), "rng": meta.get("rng"),
+        "history": meta.get("history"), "task": cfg.task, "hardened_from": str(args.run)})
+    report = {"run": str(args.run), "hardened": str(out_dir),
+              "mean_period": np.exp(mp["mean_log"]).round(3).tolist(),
+              "sigma": np.round(mp["sigma"], 4).tolist(),
+              "periods": list(hard_spec.periods),
+              "soft": _scores(task, net, params, cfg),
+              "hard": _scores(task, hard, hard_params, hcfg)}
+    print(json.dumps(report, indent=1))
+    return 0
+
+
 def cmd_sample(args) -> int:
     cfg, net, params, meta, task = _load(args.run)
     run_dir = Path(args.run)
@@ -331,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="charlm: units of a tanh layer before the softmax (the note: 1024)")
     x.add_argument("--small", action="store_true",
                    help="charlm: tiny networks, a pipeline check (CI)")
+    hd = sub.add_parser("harden", help="snap a learned-periods run to an ordinary CW-RNN")
+    hd.add_argument("run", help="a run folder trained with model.variant=learned-*")
+    hd.add_argument("--out", help="folder for the hardened run (default RUN/hardened)")
     sub.add_parser("bench", help="benchmark (see python -m cwrnn_np.bench --help)",
                    add_help=False)
     sub.add_parser("list", help="tasks, variants, schedules, optimizers")
@@ -350,7 +408,7 @@ def main(argv=None) -> int:
     try:
         handler = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample,
                    "gradcheck": cmd_gradcheck, "list": cmd_list,
-                   "experiment": cmd_experiment}[args.command]
+                   "experiment": cmd_experiment, "harden": cmd_harden}[args.command]
         return handler(args)
     except TrainingDiverged as exc:
         print(f"cwrnn: {exc}", file=sys.stderr)

@@ -56,20 +56,22 @@ from .spec import ClockworkSpec
 
 __all__ = ["LearnedPeriodSpec", "PeriodCache", "FORMS", "default_candidates",
            "init_period_params", "period_weights", "forward_periods_numpy",
-           "backward_periods_numpy", "forward_periods", "backward_periods", "PERIOD_BACKENDS",
-           "gradcheck_periods", "harden", "module_periods"]
+           "backward_periods_numpy", "forward_periods_numba", "backward_periods_numba",
+           "forward_periods", "backward_periods", "PERIOD_BACKENDS", "gradcheck_periods",
+           "harden", "module_periods"]
 
 FORMS = ("static", "emitted")
 
 
 def default_candidates(periods) -> tuple:
-    """Powers of two from 1 to twice the largest period (at least 1, 2)."""
+    """Powers of two from 1 to twice the largest period (at least 1, 2), plus the periods
+    themselves, so that the initial modes are the schedule's periods."""
     top = 2 * max(periods)
-    out, p = [], 1
+    out, p = set(int(q) for q in periods), 1
     while p <= max(top, 2):
-        out.append(p)
+        out.add(p)
         p *= 2
-    return tuple(out)
+    return tuple(sorted(out))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +88,8 @@ class LearnedPeriodSpec:
         :func:`default_candidates` of the base periods.
     form : ``"static"`` or ``"emitted"``
     sigma_init : float > 0
-        The initial σ (in log-period units) of every module.
+        The initial :math:`\operatorname{softplus}(\rho)` of every module (log-period units);
+        the initial σ is ``temperature * sigma_init``.
     temperature : float > 0
         τ, multiplies every σ (P4).
     """
@@ -267,6 +270,7 @@ def forward_periods_numpy(params: dict, spec: LearnedPeriodSpec, x: np.ndarray, 
     h, th = np.empty((L, B, H), dtype), np.empty((L, B, H), dtype)
     mu, rho = np.empty((L, B, n), dtype), np.empty((L, B, n), dtype)
     w = np.empty((L, B, n, len(log_p)), dtype)
+    alpha = np.empty((L, B, n), dtype)
     h_prev = h_in
     for t in range(L):
         if reset[t]:
@@ -280,15 +284,14 @@ def forward_periods_numpy(params: dict, spec: LearnedPeriodSpec, x: np.ndarray, 
             rho[t] = h_prev @ params["W_rho"].T + params["b_rho"]    # (B, n)
         sigma_t = spec.temperature * softplus(rho[t])                # (P4) (B, n)
         w[t] = period_weights(mu[t], sigma_t, log_p)                 # (P5) (B, n, P)
-        alpha_t = w[t] @ m[t]                                        # (P6) (B, n)
-        alpha_u = np.repeat(alpha_t, sizes, axis=1)                  # (B, H) per unit
+        alpha[t] = w[t] @ m[t]                                       # (P6) (B, n)
+        alpha_u = np.repeat(alpha[t], sizes, axis=1)                 # (B, H) per unit
         h[t] = alpha_u * th[t] + (1 - alpha_u) * h_prev              # (P7) soft update
         h_prev = h[t]
     y = h @ params["W_O"].T + params["b_O"]                        # (P7) (L, B, O)
-    sigma = spec.temperature * softplus(rho)
-    alpha = w @ m[:, None, :, None]                                  # (L, B, n, 1)
+    sigma = spec.temperature * softplus(rho)                        # (P4) as in the loop
     cache = PeriodCache(x=x, h_init=np.array(h_in), r=r, h=h, th=th, mu=mu, rho=rho,
-                        sigma=sigma, alpha=alpha[..., 0], w=w, reset=reset, t0=t0,
+                        sigma=sigma, alpha=alpha, w=w, reset=reset, t0=t0,
                         h_init_given=h_init is not None, backend="numpy")
     return y, cache
 
@@ -405,10 +408,113 @@ def backward_periods_numpy(params: dict, spec: LearnedPeriodSpec, dy: np.ndarray
     return grads
 
 
+# ----- the Numba backend ----------------------------------------------------------------------
+
+def _kernels():
+    """The compiled kernels, imported on first use so that ``import cwrnn_np`` stays light."""
+    from .kernels import learned_periods
+    return learned_periods
+
+
+def _c(a: np.ndarray, dtype=None) -> np.ndarray:
+    """``a`` as a C-contiguous, aligned, writeable array (a copy only if needed)."""
+    return np.require(a, dtype=dtype, requirements=("C", "A", "W"))
+
+
+def _clock_arrays(params: dict, spec: LearnedPeriodSpec, dtype):
+    """The kernels' view of P3: ``(emitted, W_mu, b_mu, W_rho, b_rho)``. In the static form
+    ``b_mu``, ``b_rho`` are the parameters ``mu``, ``rho`` and the maps are empty (0, H)."""
+    if spec.form == "emitted":
+        return (True, _c(params["W_mu"]), _c(params["b_mu"]), _c(params["W_rho"]),
+                _c(params["b_rho"]))
+    empty = np.empty((0, spec.hidden_size), dtype)                  # (0, H) never read
+    return False, empty, _c(params["mu"]), empty, _c(params["rho"])
+
+
+def _wiring(spec: LearnedPeriodSpec):
+    """``(offsets (n + 1,) int64, C (n, n) bool, R (n,) bool)`` of the base spec."""
+    base = spec.base
+    return (_c(base.offsets, np.int64), _c(base.C, np.bool_), _c(base.R, np.bool_))
+
+
+def forward_periods_numba(params: dict, spec: LearnedPeriodSpec, x: np.ndarray, h_init,
+                          t0: int, reset: np.ndarray):
+    r"""Forward pass with learned periods in one Numba call; wraps
+    :func:`cwrnn_np.kernels.learned_periods.periods_forward_kernel`.
+
+    Same parameters, returns and equations (P1–P7) as :func:`forward_periods_numpy`; the
+    cache holds the same arrays, with ``backend="numba"``.
+    """
+    L, B, D = x.shape
+    H = spec.hidden_size
+    dtype = params["W_H"].dtype
+    r = reset_state(params, spec.base, dtype)                       # (H,)
+    h_in = np.broadcast_to(r, (B, H)) if h_init is None else h_init
+    h_in = np.array(h_in, dtype=dtype, order="C")                   # (B, H) own copy
+    emitted, W_mu, b_mu, W_rho, b_rho = _clock_arrays(params, spec, dtype)
+    offsets, C, R = _wiring(spec)
+    h, th, mu, rho, sigma, alpha, w, y = _kernels().periods_forward_kernel(
+        _c(x), h_in, _c(r), _c(reset, np.bool_), int(t0), offsets, C, R,
+        np.ascontiguousarray(params["W_I"].T),                      # (D, H) W_I^T
+        np.ascontiguousarray(params["W_H"].T),                      # (H, H) W_H^T
+        _c(params["b_H"]), emitted, W_mu, b_mu, W_rho, b_rho,
+        spec.log_candidates.astype(dtype),                          # (P,)
+        np.asarray(spec.candidates, np.int64), dtype.type(spec.temperature),
+        _c(params["W_O"]), _c(params["b_O"]))                       # (P1-P7)
+    cache = PeriodCache(x=x, h_init=h_in, r=r, h=h, th=th, mu=mu, rho=rho, sigma=sigma,
+                        alpha=alpha, w=w, reset=reset, t0=t0,
+                        h_init_given=h_init is not None, backend="numba")
+    return y, cache
+
+
+def backward_periods_numba(params: dict, spec: LearnedPeriodSpec, dy: np.ndarray,
+                           cache: PeriodCache, dh_last=None) -> dict:
+    r"""Hand-derived BPTT with learned periods in one Numba call; wraps
+    :func:`cwrnn_np.kernels.learned_periods.periods_backward_kernel`.
+
+    Same parameters, returns and equations (PB1–PB10) as :func:`backward_periods_numpy`: the
+    output-layer gradients (PB1) are matrix products here, the recurrence (PB2–PB9) and the
+    sums over steps (PB10) are the kernel. The kernel never touches an unwired block, so the
+    structural zeros of ``W_I`` and ``W_H`` get exactly zero without a mask.
+    """
+    x, h = cache.x, cache.h
+    L, B, D = x.shape
+    H, O = spec.hidden_size, spec.output_size
+    dtype = params["W_H"].dtype
+    h2 = _c(h, dtype)
+    dy2 = dy.reshape(L * B, O)                                      # (L B, O)
+    # output layer (PB1): y_t = W_O h_t + b_O
+    dW_O = dy2.T @ h2.reshape(L * B, H)                             # (O, H)
+    db_O = dy2.sum(axis=0)                                          # (O,)
+    eps = np.zeros((B, H), dtype) if dh_last is None else _c(dh_last, dtype)
+    emitted, W_mu, _, W_rho, _ = _clock_arrays(params, spec, dtype)
+    offsets, C, R = _wiring(spec)
+    dW_I, dW_H, db_H, dW_mu, db_mu, dW_rho, db_rho, dx, dh_init, dr = \
+        _kernels().periods_backward_kernel(
+            _c(x, dtype), _c(cache.h_init, dtype), _c(cache.r, dtype), h2,
+            _c(cache.th, dtype), _c(cache.mu, dtype), _c(cache.rho, dtype),
+            _c(cache.sigma, dtype), _c(cache.alpha, dtype), _c(cache.w, dtype),
+            _c(cache.reset, np.bool_), int(cache.t0), offsets, C, R, _c(params["W_I"]),
+            _c(params["W_H"]), emitted, W_mu, W_rho, spec.log_candidates.astype(dtype),
+            np.asarray(spec.candidates, np.int64), dtype.type(spec.temperature),
+            _c(dy, dtype), _c(params["W_O"]), eps)                  # (PB2-PB10)
+    grads = {"W_I": dW_I, "W_H": dW_H, "b_H": db_H, "W_O": dW_O, "b_O": db_O}
+    # the clock's parameters: sums over steps and batch (PB10)
+    if emitted:
+        grads.update(W_mu=dW_mu, b_mu=db_mu, W_rho=dW_rho, b_rho=db_rho)
+    else:
+        grads.update(mu=db_mu, rho=db_rho)
+    grads.update(x=dx, h_init=dh_init)
+    if spec.learn_h0:
+        grads["h_0"] = dr + (0 if cache.h_init_given else dh_init.sum(axis=0))
+    return grads
+
+
 # ----- public entry points --------------------------------------------------------------------
 
 #: backend name -> (forward, backward), with the signatures of the numpy reference.
-PERIOD_BACKENDS = {"numpy": (forward_periods_numpy, backward_periods_numpy)}
+PERIOD_BACKENDS = {"numpy": (forward_periods_numpy, backward_periods_numpy),
+                   "numba": (forward_periods_numba, backward_periods_numba)}
 
 
 def _backend(name):
@@ -433,6 +539,8 @@ def backward_periods(params: dict, spec: LearnedPeriodSpec, dy: np.ndarray,
     r"""BPTT through :func:`forward_periods` (PB1–PB10); the API of :func:`cwrnn_np.backward`.
     Either backend's cache works with either backward."""
     _, bwd = _backend(backend)
+    if not isinstance(spec, LearnedPeriodSpec):
+        raise ValueError(f"spec must be a LearnedPeriodSpec, got {type(spec).__name__}")
     validate_backward_call(params, spec, dy, cache, dh_last, PeriodCache, "forward_periods",
                            state_size=spec.hidden_size)
     return bwd(params, spec, dy, cache, dh_last)
@@ -458,7 +566,8 @@ def module_periods(params: dict, spec: LearnedPeriodSpec, x=None, t0: int = 0) -
     r"""Each module's period distribution and its summaries.
 
     Static form: from ``mu``, ``rho``. Emitted form: averaged over the steps and batch of a
-    forward run on ``x`` (L, B, D), which is then required.
+    forward run on ``x`` (L, B, D), which is then required (from the reset state, clock offset
+    ``t0``, no resets; the NumPy reference).
 
     Returns
     -------
