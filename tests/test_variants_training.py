@@ -197,3 +197,25 @@ def test_demonstrations_write_their_reports(tmp_path):
     assert 0 <= sel["g0_plus"] <= 1 and 0 <= sel["specialisation"] <= 1
     assert (tmp_path / "soft-selection.png").stat().st_size > 0
     assert "| selection: 2 x 4 units |" in (tmp_path / "soft-selection.md").read_text()
+
+
+def test_cli_harden_writes_an_ordinary_cwrnn_run(tmp_path, capsys):
+    assert cli.main(["train", "hold", "--no-progress", "--runs-dir", str(tmp_path),
+                     "--set", "train.steps=6", "--set", "model.variant=learned-static",
+                     "--set", "model.temperature_end=0.001", "--set", "model.backend=numpy",
+                     "--set", "data.n_valid=8"]) == 0
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    capsys.readouterr()
+    assert cli.main(["harden", str(run)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["periods"] == [1, 4, 16]
+    # at temperature 0.001 the soft clock is the hard one: same scores
+    assert report["hard"]["test"]["mse"] == pytest.approx(report["soft"]["test"]["mse"],
+                                                          rel=1e-9)
+    cfg, net, params, meta = load_run(run / "hardened")
+    assert net.kind == "cwrnn" and net.spec.periods == (1, 4, 16)
+    assert cfg.model.variant == "clockwork" and meta["hardened_from"] == str(run)
+    assert cli.main(["evaluate", str(run / "hardened")]) == 0
+    # a run that is not a learned-periods run is refused with one line
+    assert cli.main(["harden", str(run / "hardened")]) == 2
+    assert "not a learned-periods run" in capsys.readouterr().err
