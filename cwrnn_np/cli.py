@@ -6,7 +6,8 @@ Subcommands::
     cwrnn evaluate RUN
     cwrnn sample RUN [--length N] [--temperature T] [--seed S]
     cwrnn gradcheck [--backend numpy|numba|all] [--seed S]
-    cwrnn experiment generation|classification [--seeds N] [--steps N] ...
+    cwrnn experiment generation|classification|charlm|learned-periods|soft-selection ...
+    cwrnn harden RUN [--out DIR]
     cwrnn bench [benchmark options]
     cwrnn list
 
@@ -341,6 +342,8 @@ def cmd_list(args) -> int:
     print("period schedules (--set model.periods=...): exponential, fibonacci, symmetric, "
           "fibonacci-symmetric, linear, random, or a list such as [1,4,16,4,1]")
     print("model kinds (--set model.kind=...): cwrnn, srn, lstm")
+    print("variants of a cwrnn (--set model.variant=...): clockwork, select, learned-static, "
+          "learned-emitted (docs/variants.md)")
     print("optimizers (--set optim.name=...): " + ", ".join(OPTIMIZERS))
     print("dynamic forgetting (--set train.forgetting=...): off, piecewise, geometric")
     return 0
