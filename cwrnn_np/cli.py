@@ -293,8 +293,13 @@ EXPERIMENT_NAMES = ("generation", "classification", "charlm", "learned-periods",
 def cmd_experiment(args) -> int:
     from .experiments import run_classification, run_generation
 
+    import datetime
+
     seeds = tuple(range(args.seeds))
     tag = args.name
+    if args.out_dir is None:       # a new run folder, so no report is overwritten
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        args.out_dir = str(Path("runs") / "experiments" / f"{args.name}-{stamp}")
     if args.name == "generation":
         tag = "generation" if args.source == "embedded" else f"generation-{args.source}"
         run_generation(out_dir=args.out_dir, seeds=seeds, steps=args.steps or 2000,
@@ -380,7 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--source", default="embedded", help="generation: embedded, eeg, membrane")
     x.add_argument("--clips", type=int, default=0, help="generation: first N clips (default 5)")
     x.add_argument("--data-dir", default="", help="classification: Japanese Vowels folder")
-    x.add_argument("--out-dir", default="docs/experiments", help="where reports are written")
+    x.add_argument("--out-dir", default=None,
+                   help="where the report, JSON, CSV and figures go (default: a new run "
+                        "folder runs/experiments/NAME-TIMESTAMP; docs/experiments rewrites "
+                        "the documentation pages)")
     x.add_argument("--path", default="../shared/data/tinyshakespeare.txt",
                    help="charlm: the text file")
     x.add_argument("--seconds", type=float, default=240.0,

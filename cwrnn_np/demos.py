@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import apply_overrides
-from .experiments import machine
+from .experiments import REPRODUCE, command, machine, write_table
 from .tasks import make_task, task_defaults
 from .train import train
 
@@ -124,9 +124,10 @@ def run_learned_periods(out_dir="docs/experiments", starts=(16, 32), seeds=(0, 1
     if bar is not None:
         bar.close()
     settings = dict(steps=steps, seeds=list(seeds), starts=list(starts), machine=machine(),
-                    wall=time.perf_counter() - started, backend=backend)
+                    wall=time.perf_counter() - started, backend=backend, out_dir=str(out_dir))
     (out_dir / f"{tag}.json").write_text(json.dumps({"settings": settings, "runs": results},
                                                     indent=1))
+    write_table(out_dir, tag, results)
     _learned_figure(out_dir / f"{tag}.png", results)
     (out_dir / f"{tag}.md").write_text(_learned_report(results, settings, tag))
     return results
@@ -175,8 +176,9 @@ def _learned_report(results, s, tag):
         "σ₀ = 0.5 (log-period units), temperature annealed geometrically from 1 to 0.1 "
         "(`model.temperature_end`), then hardened (`cwrnn_np.learned_periods.harden`).", "",
         f"Machine: {s['machine']}; wall time {s['wall'] / 60:.1f} min "
-        f"(backend {s['backend']}).", "", "Reproduce:", ""] + _fence(
-        f"cwrnn experiment learned-periods --steps {s['steps']} --seeds {len(s['seeds'])}") + [
+        f"(backend {s['backend']}).", "", REPRODUCE, ""] + _fence(
+        command(f"cwrnn experiment learned-periods --steps {s['steps']} --seeds "
+                f"{len(s['seeds'])}", s.get("out_dir", ""))) + [
         "", "| network | parameters | test MSE (soft) | test MSE (hardened) | "
         "final periods exp(μ) per seed | hardened periods per seed |",
         "|---|---|---|---|---|---|"]
@@ -240,9 +242,10 @@ def run_soft_selection(out_dir="docs/experiments", seeds=(0, 1, 2), steps=1000,
     if bar is not None:
         bar.close()
     settings = dict(steps=steps, seeds=list(seeds), machine=machine(),
-                    wall=time.perf_counter() - started, backend=backend)
+                    wall=time.perf_counter() - started, backend=backend, out_dir=str(out_dir))
     (out_dir / f"{tag}.json").write_text(json.dumps(
         {"settings": settings, "runs": results, "example": example}, indent=1))
+    write_table(out_dir, tag, results)
     _selection_figure(out_dir / f"{tag}.png", example)
     (out_dir / f"{tag}.md").write_text(_selection_report(results, settings, tag))
     return results
@@ -285,10 +288,11 @@ def _selection_report(results, s, tag):
         "the selection. Adam 3e-3, clipped at norm 1, batch 32, "
         f"{s['steps']} steps, seeds {s['seeds']}; temperature 1.", "",
         f"Machine: {s['machine']}; wall time {s['wall'] / 60:.1f} min "
-        f"(backend {s['backend']}).", "", "Reproduce:", ""] + _fence(
-        f"cwrnn experiment soft-selection --steps {s['steps']} --seeds {len(s['seeds'])}") + [
+        f"(backend {s['backend']}).", "", REPRODUCE, ""] + _fence(
+        command(f"cwrnn experiment soft-selection --steps {s['steps']} --seeds "
+                f"{len(s['seeds'])}", s.get("out_dir", ""))) + [
         "", "| network | parameters | test MSE | mean g_0 when s = +1 | mean g_0 when s = −1 |"
-        " specialisation |", "|---|---|---|---|---|---|"]
+        " specialisation | specialisation per seed |", "|---|---|---|---|---|---|---|"]
     for name in names:
         rs = [r for r in results if r["name"] == name]
         sel = "g0_plus" in rs[0]
@@ -296,7 +300,9 @@ def _selection_report(results, s, tag):
             f"| {name} | {rs[0]['params']} | {_mean_std([r['mse'] for r in rs])} | "
             + (f"{_mean_std([r['g0_plus'] for r in rs])} | "
                f"{_mean_std([r['g0_minus'] for r in rs])} | "
-               f"{_mean_std([r['specialisation'] for r in rs])} |" if sel else "– | – | – |"))
+               f"{_mean_std([r['specialisation'] for r in rs])} | "
+               + ", ".join(f"{r['specialisation']:.2f}" for r in rs) + " |"
+               if sel else "– | – | – | – |"))
     lines += ["", f"![selection over a test sequence]({tag}.png)", "",
               "Specialisation is |mean g_0 (s = +1) − mean g_0 (s = −1)| over the test set: 0 "
               "when the selection ignores the regime, 1 when each regime uses its own module. "

@@ -46,6 +46,44 @@ LR_SWEEP = {
 }
 
 
+#: the line before every report's command
+REPRODUCE = ("Reproduce (the report, a JSON and a CSV of every run and the figures go to "
+             "`--out-dir`: by default a new run folder under `runs/experiments/`; "
+             "`--out-dir docs/experiments` rewrites this page):")
+
+
+def command(cmd: str, out_dir) -> str:
+    """The report's command line: ``cmd`` plus ``--out-dir`` when the report went to the docs."""
+    out = Path(out_dir).as_posix().rstrip("/")
+    return cmd + (" --out-dir docs/experiments" if out.endswith("docs/experiments") else "")
+
+
+def write_table(out_dir, tag, rows) -> Path:
+    """``out_dir/tag.csv``: one row per run, its scalar fields (nested dicts of scalars such
+    as ``test`` flattened to ``test.nats``; lists left to the JSON)."""
+    import csv
+
+    def scalar(v):
+        return v is None or isinstance(v, (str, bool, int, float, np.number))
+
+    flat = []
+    for r in rows:
+        f = {}
+        for k, v in r.items():
+            if isinstance(v, dict):
+                f.update({f"{k}.{kk}": vv for kk, vv in v.items() if scalar(vv)})
+            elif scalar(v):
+                f[k] = v
+        flat.append(f)
+    columns = list(dict.fromkeys(k for f in flat for k in f))
+    path = Path(out_dir) / f"{tag}.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns)
+        w.writeheader()
+        w.writerows(flat)
+    return path
+
+
 def machine() -> str:
     """One line describing this machine and the library versions."""
     import os
@@ -129,9 +167,11 @@ def run_generation(out_dir="docs/experiments", budgets=(100, 250, 500, 1000),
         bar.close()
     settings = dict(budgets=list(budgets), families=list(families), clips=list(clips),
                     seeds=list(seeds), steps=steps, source=source, lr=lr, machine=machine(),
+                    out_dir=str(out_dir),
                     wall_seconds=round(sum(r["seconds"] for r in results), 1))
     (out_dir / f"{tag}.json").write_text(json.dumps({"settings": settings,
                                                       "runs": results}, indent=1))
+    write_table(out_dir, tag, results)
     _generation_figure(out_dir / f"{tag}.png", best, source, families, clips, max(budgets))
     (out_dir / f"{tag}.md").write_text(_generation_report(results, settings, tag))
     return results
@@ -163,9 +203,10 @@ def _generation_report(results, s, tag):
              "Koutník et al. 2014, §4.1: each network receives no input and must emit a "
              "target clip on its own; one network per clip and seed. Metric: normalised MSE "
              "(MSE / variance of the target), mean ± standard deviation over clips and seeds.",
-             "", "Reproduce:", "", "```bash",
-             f"cwrnn experiment generation --source {s['source']} --steps {s['steps']} "
-             f"--seeds {len(s['seeds'])}", "```", "",
+             "", REPRODUCE, "", "```bash",
+             command(f"cwrnn experiment generation --source {s['source']} --steps "
+                     f"{s['steps']} --seeds {len(s['seeds'])}", s.get("out_dir", "")),
+             "```", "",
              "| family | " + " | ".join(f"{b} params" for b in s["budgets"])
              + " | published (best) |",
              "|---|" + "---|" * (len(s["budgets"]) + 1)]
@@ -300,15 +341,17 @@ def run_classification(out_dir="docs/experiments", seeds=(0, 1, 2, 3, 4), steps=
         bar.close()
     (out_dir / "classification.json").write_text(json.dumps(
         {"settings": dict(seeds=list(seeds), steps=steps), "runs": results}, indent=1))
+    write_table(out_dir, "classification", results)
     lines = ["# Experiment: sequence classification (Japanese Vowels)", "",
              "Stands in for the paper's TIMIT spoken-word task, whose data is licensed. "
              "Japanese Vowels (Kudo, Toyama and Shimbo 1999): 9 speakers, 12 LPC cepstrum "
              "channels, lengths 7–29, the predefined 270 / 370 train / test split; 20 % of the "
              "training set is held out for early stopping (patience 4 evaluations, every 50 "
              "steps); Adam 3e-3, batch 32, gradient norm clipped at 5. Loss: softmax "
-             "cross-entropy at each sequence's last valid step.", "", "Reproduce:", "",
-             "```bash", f"cwrnn experiment classification --seeds {len(seeds)} --steps {steps}"
-             + (f" --data-dir {data_dir}" if data_dir else ""), "```", "",
+             "cross-entropy at each sequence's last valid step.", "", REPRODUCE, "",
+             "```bash", command(f"cwrnn experiment classification --seeds {len(seeds)} "
+                                f"--steps {steps}" + (f" --data-dir {data_dir}" if data_dir
+                                                      else ""), out_dir), "```", "",
              "| model | parameters | test accuracy (mean ± std over "
              f"{len(seeds)} seeds) |", "|---|---|---|"]
     for name in models:
@@ -469,9 +512,11 @@ def run_charlm(out_dir="docs/experiments", path="../shared/data/tinyshakespeare.
         if bar is not None:
             bar.close()
     settings = dict(path=str(path), seconds=seconds, small=small, machine=machine(),
-                    workers=workers, readout=readout, budget_clock="cpu")
+                    workers=workers, readout=readout, budget_clock="cpu",
+                    out_dir=str(out_dir))
     (out_dir / f"{tag}.json").write_text(json.dumps({"settings": settings, "runs": results},
                                                     indent=1))
+    write_table(out_dir, tag, results)
     _charlm_figures(out_dir, tag, results)
     (out_dir / f"{tag}.md").write_text(_charlm_report(results, settings, tag))
     return results
@@ -531,10 +576,11 @@ def _charlm_report(results, s, tag):
              "nats/char on the whole split. The issue asks for about 20 minutes per "
              "configuration; this run used the budget above.", "",
              f"Machine: {s['machine']}.", ""] + ([s["note"], ""] if s.get("note") else []) + [
-             "Reproduce:", "", fence + "bash",
-             f"cwrnn experiment charlm --seconds {s['seconds']:g} --path {s['path']}"
-             + (" --small" if s["small"] else "")
-             + (f" --readout {s['readout']}" if s.get("readout") else ""), fence, "",
+             REPRODUCE, "", fence + "bash",
+             command(f"cwrnn experiment charlm --seconds {s['seconds']:g} --path {s['path']}"
+                     + (" --small" if s["small"] else "")
+                     + (f" --readout {s['readout']}" if s.get("readout") else ""),
+                     s.get("out_dir", "")), fence, "",
              "| configuration | clock start t0 | parameters | steps in budget | test nats/char |"
              " test bits/char | the note |", "|---|---|---|---|---|---|---|"]
     for r in results:

@@ -219,3 +219,18 @@ def test_cli_harden_writes_an_ordinary_cwrnn_run(tmp_path, capsys):
     # a run that is not a learned-periods run is refused with one line
     assert cli.main(["harden", str(run / "hardened")]) == 2
     assert "not a learned-periods run" in capsys.readouterr().err
+
+
+def test_cli_experiment_writes_a_new_run_folder_by_default(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["experiment", "soft-selection", "--steps", "3", "--seeds", "1"]) == 0
+    (folder,) = (tmp_path / "runs" / "experiments").iterdir()
+    assert folder.name.startswith("soft-selection-")
+    names = {p.name for p in folder.iterdir()}
+    assert {"soft-selection.md", "soft-selection.json", "soft-selection.csv",
+            "soft-selection.png"} <= names
+    rows = (folder / "soft-selection.csv").read_text().splitlines()
+    assert rows[0].startswith("name,seed,params") and len(rows) == 4
+    md = (folder / "soft-selection.md").read_text()
+    assert "cwrnn experiment soft-selection --steps 3 --seeds 1\n" in md   # no --out-dir
+    assert f"runs/experiments/{folder.name}/soft-selection.md" in capsys.readouterr().out
