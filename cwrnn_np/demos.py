@@ -154,7 +154,7 @@ def _learned_figure(path, results):
         ax.axhline(level, color="0.6", lw=0.8, ls="--")
         ax.text(0, level * 1.04, f" {level}", color="0.4", fontsize=7)
     ax.set_xlabel("training step")
-    ax.set_ylabel("learned period exp(mu) (mean over the probe for emitted)")
+    ax.set_ylabel("learned period exp(mu)")
     ax.set_title("learned periods on the hold task (planted timescale 24); thick: slow module")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
