@@ -89,8 +89,12 @@ class ModelConfig:
     #   "learned-static"   learned period distributions, mu and sigma as parameters;
     #   "learned-emitted"  the network emits mu and sigma from its state at every step.
     variant: str = "clockwork"
-    # "select": modules per group (copies of each module of the schedule).
+    # "select": modules per group (copies of each module of the schedule) ...
     group_size: int = 2
+    # ... or explicit groups of the schedule's own modules, e.g. [[0, 1]] with periods
+    # [1, 1, 4]: modules 0 and 1 are softly selected, module 2 is an ordinary module. Each group
+    # must share one period and phase. Overrides group_size when given.
+    groups: list | None = None
     # Temperature tau of the selection softmax ("select") or the factor on every sigma
     # ("learned-*"), at the start of training ...
     temperature: float = 1.0

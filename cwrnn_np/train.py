@@ -100,7 +100,9 @@ def build_net(m, input_size: int, output_size: int) -> Net:
                           f"{m.temperature_end!r}")
     try:
         if m.variant == "select":
-            from .selection import group_modules
+            from .selection import SelectionSpec, group_modules
+            if m.groups:
+                return Net("select", SelectionSpec(spec, m.groups, m.temperature))
             return Net("select", group_modules(spec, m.group_size, m.temperature))
         if m.variant in ("learned-static", "learned-emitted"):
             from .learned_periods import LearnedPeriodSpec

@@ -110,6 +110,13 @@ def test_build_net_variants():
     m.variant = "select"
     net = build_net(m, 2, 1)
     assert isinstance(net.spec, SelectionSpec) and net.spec.periods == (1, 1, 4, 4, 16, 16)
+    m.periods, m.groups = [1, 1, 4], [[0, 1]]      # a group and an ordinary module
+    net = build_net(m, 2, 1)
+    assert net.spec.periods == (1, 1, 4) and net.spec.groups == ((0, 1),)
+    m.groups = [[0, 2]]
+    with pytest.raises(ConfigError, match=r"groups\[0\] = \[0, 2\] mixes clocks"):
+        build_net(m, 2, 1)
+    m.periods, m.groups = [1, 4, 16], None
     m.variant = "learned-static"
     net = build_net(m, 2, 1)
     assert isinstance(net.spec, LearnedPeriodSpec) and net.spec.candidates[-1] == 32
