@@ -394,13 +394,18 @@ def _c(a: np.ndarray, dtype=None) -> np.ndarray:
 
 
 def _layout(spec: SelectionSpec):
-    """The kernels' integer arrays: ``offsets`` (n + 1,), ``module_row`` (n,) (the selection
-    row of each module, -1 if ungrouped), ``group_ptr`` (n_groups + 1,) and ``group_clock``
-    (n_groups,) (one module of each group, whose clock is the group's)."""
+    """The kernels' layout arrays (:mod:`cwrnn_np.kernels.selection`): ``offsets`` (n + 1,),
+    ``C`` (n, n) bool, ``R`` (n,) bool, ``periods`` and ``phases`` (n,) (the base spec's
+    modules, wiring, routing and clock), ``module_row`` (n,) (the selection row of each module,
+    -1 if ungrouped), ``group_ptr`` (n_groups + 1,) and ``group_clock`` (n_groups,) (one module
+    of each group, whose clock is the group's)."""
+    base = spec.base
     module_row = np.full(spec.n_modules, -1, dtype=np.int64)
     module_row[spec.select_modules] = np.arange(len(spec.select_modules))
     group_clock = np.array([g[0] for g in spec.groups], dtype=np.int64)
-    return _c(spec.base.offsets, np.int64), module_row, _c(spec.group_ptr, np.int64), group_clock
+    return (_c(base.offsets, np.int64), _c(base.C, np.bool_), _c(base.R, np.bool_),
+            np.array(base.periods, dtype=np.int64), np.array(base.phases, dtype=np.int64),
+            module_row, _c(spec.group_ptr, np.int64), group_clock)
 
 
 def forward_select_numba(params: dict, spec: SelectionSpec, x: np.ndarray, h_init, t0: int,
@@ -409,24 +414,25 @@ def forward_select_numba(params: dict, spec: SelectionSpec, x: np.ndarray, h_ini
     :func:`cwrnn_np.kernels.selection.select_forward_kernel`.
 
     Same parameters, returns and equations (S1–S6) as :func:`forward_select_numpy`; only the
-    active modules and the active groups are computed. The cache has ``backend="numba"``.
+    active modules, their wired blocks of W_H and routed rows of W_I, and the active groups are
+    computed (M1 holds by construction: masked entries are never read, so the weights are
+    passed unmasked). The cache has ``backend="numba"``.
     """
     L, B, _ = x.shape
     H = spec.hidden_size
     dtype = params["W_H"].dtype
-    W_I, W_H = masked_weights(params, spec.base)                  # (M1)
     r = reset_state(params, spec.base, dtype)
     h_in = np.broadcast_to(r, (B, H)) if h_init is None else h_init
     h_in = np.array(h_in, dtype=dtype, order="C")                  # (B, H) own copy
     active_mod = spec.base.active(L, t0)                           # (L, n) clock c_t
-    offsets, module_row, group_ptr, group_clock = _layout(spec)
+    layout = _layout(spec)
+    W_O = _c(params["W_O"])
     h, th, g, y = _kernels().select_forward_kernel(
-        _c(x), h_in, _c(r), _c(reset, np.bool_), _c(active_mod, np.bool_), offsets,
-        module_row, group_ptr, group_clock,
-        np.ascontiguousarray(W_I.T),                               # (D, H) W_I^T
-        np.ascontiguousarray(W_H.T),                               # (H, H) W_H^T
+        _c(x), h_in, _c(r), _c(reset, np.bool_), _c(active_mod, np.bool_), *layout,
+        np.ascontiguousarray(params["W_I"].T, dtype),              # (D, H) W_I^T
+        np.ascontiguousarray(params["W_H"].T, dtype),              # (H, H) W_H^T
         _c(params["b_H"]), _c(params["W_S"]), _c(params["b_S"]), spec.temperature,
-        _c(params["W_O"]), _c(params["b_O"]))                      # (S1-S6)
+        W_O, np.ascontiguousarray(W_O.T), _c(params["b_O"]))      # (S1-S6)
     active = np.repeat(active_mod, spec.module_sizes, axis=1)      # (L, H)
     cache = SelectionCache(x=x, h_init=h_in, r=r, h=h, th=th, g=g, active=active, reset=reset,
                            t0=t0, h_init_given=h_init is not None, backend="numba")
@@ -440,28 +446,32 @@ def backward_select_numba(params: dict, spec: SelectionSpec, dy: np.ndarray,
 
     Same parameters, returns and equations (SB1–SB9) as :func:`backward_select_numpy`: the
     output-layer gradients (SB1) are matrix products here, the recurrence (SB2–SB9) is the
-    kernel, which visits only the active modules and groups. Reads only the cache fields both
-    backends fill, so either forward's cache works.
+    kernel, which visits only the active modules and groups, and reads and writes only the
+    wired blocks of W_H and the routed rows of W_I (so the weights are passed unmasked). Reads
+    only the cache fields both backends fill, so either forward's cache works.
     """
     x, h = cache.x, cache.h
     L, B, _ = x.shape
     H, O = spec.hidden_size, spec.output_size
     dtype = params["W_H"].dtype
-    W_I, W_H = masked_weights(params, spec.base)
-    offsets, module_row, group_ptr, group_clock = _layout(spec)
-    active_mod = cache.active[:, offsets[:-1]]                     # (L, n) clock c_t
+    layout = _layout(spec)
+    active_mod = cache.active[:, layout[0][:-1]]                   # (L, n) clock c_t
     dy2 = dy.reshape(L * B, O)                                     # (L B, O)
     h2 = _c(h, dtype)
     # output layer (SB1): y_t = W_O h_t + b_O
     dW_O = dy2.T @ h2.reshape(L * B, H)                            # (O, H)
     db_O = dy2.sum(axis=0)                                         # (O,)
     eps = np.zeros((B, H), dtype) if dh_last is None else _c(dh_last, dtype)
-    dW_I, dW_H, db_H, dW_S, db_S, dx, dh_init, dr = _kernels().select_backward_kernel(
+    W_I = _c(params["W_I"], dtype)
+    dW_IT, dW_H, db_H, dW_S, db_S, dx, dh_init, dr = _kernels().select_backward_kernel(
         _c(x, dtype), _c(cache.h_init, dtype), _c(cache.r, dtype), h2, _c(cache.th, dtype),
-        _c(cache.g, dtype), _c(cache.reset, np.bool_), _c(active_mod, np.bool_), offsets,
-        module_row, group_ptr, group_clock, _c(W_I), _c(W_H), _c(params["W_S"]),
-        spec.temperature, _c(dy, dtype), _c(params["W_O"]), eps)  # (SB2-SB9)
-    grads = {"W_I": np.where(spec.base.M_I, dW_I, 0).astype(dtype, copy=False),
+        _c(cache.g, dtype), _c(cache.reset, np.bool_), _c(active_mod, np.bool_), *layout,
+        W_I, np.ascontiguousarray(W_I.T), _c(params["W_H"], dtype),
+        _c(params["W_S"]), spec.temperature, _c(dy, dtype), _c(params["W_O"]),
+        eps)                                                       # (SB2-SB9)
+    # the kernel writes only routed rows and wired blocks; the masks are applied as in the
+    # reference, so every other entry is an exact zero of the reference's dtype
+    grads = {"W_I": np.where(spec.base.M_I, dW_IT.T, 0).astype(dtype, copy=False),
              "W_H": np.where(spec.base.M_H, dW_H, 0).astype(dtype, copy=False),
              "b_H": db_H, "W_O": dW_O, "b_O": db_O, "W_S": dW_S, "b_S": db_S,
              "x": dx, "h_init": dh_init}
