@@ -102,3 +102,44 @@ def problems(draw, spec_strategy=None, max_len=12, max_batch=3, dtype=np.float64
     dy = rng.standard_normal((L, B, spec.output_size)).astype(dtype)
     dh_last = rng.standard_normal((B, H)).astype(dtype)
     return Problem(spec, params, x, h_init, t0, sorted(resets), dy, dh_last, seed)
+
+
+def check_chunked_equals_whole(fwd, bwd, problem, cut, backend, fields=(), bitwise=("y",)):
+    """Forward in two chunks (carrying ``cache.h_last`` and ``t0 + L1``) gives the whole run's
+    outputs, state and cache ``fields``; backward in two chunks (carrying ``grads["h_init"]``
+    as ``dh_last``) gives its gradients. ``fwd(params, spec, x, h_init, t0, resets, backend=)``
+    and ``bwd(params, spec, dy, cache, dh_last, backend=)`` are a family's public entry points;
+    ``problem`` holds spec, params, x, h_init, t0, resets, dy, dh_last. On the Numba backend
+    the ``bitwise`` quantities (``"y"``, ``"h_last"``) must match exactly."""
+    spec, params, x, t0 = problem["spec"], problem["params"], problem["x"], problem["t0"]
+    k = min(cut, len(x) - 1)
+    if k < 1:
+        return
+    r1 = [s for s in problem["resets"] if s < k]
+    r2 = [s - k for s in problem["resets"] if s >= k]
+    y, cache = fwd(params, spec, x, problem["h_init"], t0, problem["resets"], backend=backend)
+    y1, c1 = fwd(params, spec, x[:k], problem["h_init"], t0, r1, backend=backend)
+    y2, c2 = fwd(params, spec, x[k:], c1.h_last, t0 + k, r2, backend=backend)
+    joined = {"y": (np.concatenate([y1, y2]), y), "h_last": (c2.h_last, cache.h_last)}
+    if backend == "numba":
+        # plain loops in a fixed order
+        for name in bitwise:
+            assert np.array_equal(*joined[name]), f"{name} is not bitwise equal"
+    for name, (got, want) in joined.items():
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13, err_msg=name)
+    for field in fields:
+        np.testing.assert_allclose(np.concatenate([getattr(c1, field), getattr(c2, field)]),
+                                   getattr(cache, field), rtol=1e-13, atol=1e-13,
+                                   err_msg=field)
+    dy, dh_last = problem["dy"], problem["dh_last"]
+    g = bwd(params, spec, dy, cache, dh_last, backend=backend)
+    g2 = bwd(params, spec, dy[k:], c2, dh_last, backend=backend)
+    g1 = bwd(params, spec, dy[:k], c1, g2["h_init"], backend=backend)
+    np.testing.assert_allclose(np.concatenate([g1["x"], g2["x"]]), g["x"], rtol=1e-10,
+                               atol=1e-12)
+    np.testing.assert_allclose(g1["h_init"], g["h_init"], rtol=1e-10, atol=1e-12)
+    for name in params:
+        # chunk 2 was given h_init = c1.h_last, so its "h_init" gradient reaches h_0 only
+        # through chunk 1: summing the chunks' h_0 gradients counts it once
+        np.testing.assert_allclose(g1[name] + g2[name], g[name], rtol=1e-10, atol=1e-12,
+                                   err_msg=name)

@@ -24,7 +24,7 @@ from cwrnn_np import learned_periods as lp
 from cwrnn_np.learned_periods import (FORMS, PERIOD_BACKENDS, LearnedPeriodSpec, PeriodCache,
                                       backward_periods, forward_periods, gradcheck_periods,
                                       harden, init_period_params, module_periods)
-from strategies import examples, random_params
+from strategies import check_chunked_equals_whole, examples, random_params
 
 TOL = 1e-6
 RTOL64 = 1e-12
@@ -330,38 +330,8 @@ def test_expected_clock_and_period_distributions(backend, problem):
 def test_chunked_run_equals_whole_run(backend, problem, cut):
     """Forward in two chunks (carrying cache.h_last and t0 + L1) gives the whole run's outputs
     and state; backward in two chunks (carrying grads["h_init"] as dh_last) its gradients."""
-    spec, params, x, t0 = problem["spec"], problem["params"], problem["x"], problem["t0"]
-    L = len(x)
-    k = min(cut, L - 1)
-    if k < 1:
-        return
-    r1 = [s for s in problem["resets"] if s < k]
-    r2 = [s - k for s in problem["resets"] if s >= k]
-    y, cache = forward_periods(params, spec, x, problem["h_init"], t0, problem["resets"],
-                               backend=backend)
-    y1, c1 = forward_periods(params, spec, x[:k], problem["h_init"], t0, r1, backend=backend)
-    y2, c2 = forward_periods(params, spec, x[k:], c1.h_last, t0 + k, r2, backend=backend)
-    if backend == "numba":
-        # plain loops in a fixed order: bitwise
-        assert np.array_equal(np.concatenate([y1, y2]), y)
-    np.testing.assert_allclose(np.concatenate([y1, y2]), y, rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose(c2.h_last, cache.h_last, rtol=1e-13, atol=1e-13)
-    for field in ("alpha", "w"):
-        np.testing.assert_allclose(np.concatenate([getattr(c1, field), getattr(c2, field)]),
-                                   getattr(cache, field), rtol=1e-13, atol=1e-13)
-
-    dy, dh_last = problem["dy"], problem["dh_last"]
-    g = backward_periods(params, spec, dy, cache, dh_last, backend=backend)
-    g2 = backward_periods(params, spec, dy[k:], c2, dh_last, backend=backend)
-    g1 = backward_periods(params, spec, dy[:k], c1, g2["h_init"], backend=backend)
-    np.testing.assert_allclose(np.concatenate([g1["x"], g2["x"]]), g["x"], rtol=1e-10,
-                               atol=1e-12)
-    np.testing.assert_allclose(g1["h_init"], g["h_init"], rtol=1e-10, atol=1e-12)
-    for name in params:
-        # chunk 2 was given h_init = c1.h_last, so its "h_init" gradient reaches h_0 only
-        # through chunk 1: summing the chunks' h_0 gradients counts it once
-        np.testing.assert_allclose(g1[name] + g2[name], g[name], rtol=1e-10, atol=1e-12,
-                                   err_msg=name)
+    check_chunked_equals_whole(forward_periods, backward_periods, problem, cut, backend, fields=("alpha", "w"),
+                               bitwise=("y",))
 
 
 @settings(max_examples=examples(40))
