@@ -178,7 +178,7 @@ class Net:
 
     def at_temperature(self, temperature: float) -> "Net":
         """This net with its variant's temperature set (itself for kinds without one)."""
-        if self.kind not in TEMPERED:
+        if self.kind not in TEMPERED or self.spec.temperature == float(temperature):
             return self
         return Net(self.kind, self.spec.replace(temperature=float(temperature)), self.readout)
 
