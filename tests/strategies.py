@@ -109,9 +109,10 @@ def check_chunked_equals_whole(fwd, bwd, problem, cut, backend, fields=(), bitwi
     outputs, state and cache ``fields``; backward in two chunks (carrying ``grads["h_init"]``
     as ``dh_last``) gives its gradients. ``fwd(params, spec, x, h_init, t0, resets, backend=)``
     and ``bwd(params, spec, dy, cache, dh_last, backend=)`` are a family's public entry points;
-    ``problem`` holds spec, params, x, h_init, t0, resets, dy, dh_last. On the Numba backend
-    the ``bitwise`` quantities (``"y"``, ``"h_last"``) must match exactly."""
-    spec, params, x, t0 = problem["spec"], problem["params"], problem["x"], problem["t0"]
+    ``problem`` holds spec, params, x, h_init, resets, dy, dh_last and optionally t0 (default
+    0). On the Numba backend the ``bitwise`` quantities (``"y"``, ``"h_last"``) must match
+    exactly."""
+    spec, params, x, t0 = problem["spec"], problem["params"], problem["x"], problem.get("t0", 0)
     k = min(cut, len(x) - 1)
     if k < 1:
         return
@@ -143,3 +144,14 @@ def check_chunked_equals_whole(fwd, bwd, problem, cut, backend, fields=(), bitwi
         # through chunk 1: summing the chunks' h_0 gradients counts it once
         np.testing.assert_allclose(g1[name] + g2[name], g[name], rtol=1e-10, atol=1e-12,
                                    err_msg=name)
+
+
+def assert_agrees(name, got, want, rtol, scale=None):
+    """Norm-wise: ``|got - want| <= rtol (|want| + scale)``, ``scale`` = max|want| unless given;
+    same shape and dtype."""
+    assert got.shape == want.shape, f"{name}: shape {got.shape} != {want.shape}"
+    assert got.dtype == want.dtype, f"{name}: dtype {got.dtype} != {want.dtype}"
+    if scale is None:
+        scale = float(np.max(np.abs(want))) if want.size else 0.0
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * scale,
+                               err_msg=f"{name}: numba (ACTUAL) vs numpy (DESIRED)")

@@ -24,7 +24,7 @@ from cwrnn_np import learned_periods as lp
 from cwrnn_np.learned_periods import (FORMS, PERIOD_BACKENDS, LearnedPeriodSpec, PeriodCache,
                                       backward_periods, forward_periods, gradcheck_periods,
                                       harden, init_period_params, module_periods)
-from strategies import check_chunked_equals_whole, examples, random_params
+from strategies import assert_agrees, check_chunked_equals_whole, examples, random_params
 
 TOL = 1e-6
 RTOL64 = 1e-12
@@ -195,17 +195,6 @@ def test_gradcheck_periods_catches_a_wrong_gradient(monkeypatch):
 
 
 # ----- the Numba kernels against the NumPy reference ------------------------------------------
-
-def assert_agrees(name, got, want, rtol, scale=None):
-    """Norm-wise: ``|got - want| <= rtol (|want| + scale)`` with ``scale`` = max|want| unless
-    given; same shape and dtype."""
-    assert got.shape == want.shape, f"{name}: shape {got.shape} != {want.shape}"
-    assert got.dtype == want.dtype, f"{name}: dtype {got.dtype} != {want.dtype}"
-    if scale is None:
-        scale = float(np.max(np.abs(want))) if want.size else 0.0
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * scale,
-                               err_msg=f"{name}: numba (ACTUAL) vs numpy (DESIRED)")
-
 
 def gradient_scale(grads):
     """The scale every gradient array is compared at: max|g| over the whole gradient (every

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from cwrnn_np import lstm
 from cwrnn_np.lstm import (LSTM_BACKENDS, LSTMCache, LSTMSpec, backward_lstm, forward_lstm,
                            gradcheck_lstm, init_lstm_params)
-from strategies import examples
+from strategies import check_chunked_equals_whole, examples
 
 TOL = 1e-6
 RTOL64 = 1e-12
@@ -238,35 +238,7 @@ def test_lstm_numba_matches_numpy_on_wide_shapes():
 def test_lstm_chunked_run_equals_whole_run(backend, problem, cut):
     """Forward in two chunks (carrying cache.h_last) gives the whole run's outputs and state;
     backward in two chunks (carrying grads["h_init"] as dh_last) gives its gradients."""
-    spec, params, x = problem["spec"], problem["params"], problem["x"]
-    L = len(x)
-    k = min(cut, L - 1)
-    if k < 1:
-        return
-    r1 = [s for s in problem["resets"] if s < k]
-    r2 = [s - k for s in problem["resets"] if s >= k]
-    y, cache = forward_lstm(params, spec, x, problem["h_init"], resets=problem["resets"],
-                            backend=backend)
-    y1, c1 = forward_lstm(params, spec, x[:k], problem["h_init"], resets=r1, backend=backend)
-    y2, c2 = forward_lstm(params, spec, x[k:], c1.h_last, resets=r2, backend=backend)
-    if backend == "numba":
-        # plain loops in a fixed order: bitwise
-        assert np.array_equal(np.concatenate([y1, y2]), y)
-    np.testing.assert_allclose(np.concatenate([y1, y2]), y, rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose(c2.h_last, cache.h_last, rtol=1e-13, atol=1e-13)
-
-    dy, dh_last = problem["dy"], problem["dh_last"]
-    g = backward_lstm(params, spec, dy, cache, dh_last, backend=backend)
-    g2 = backward_lstm(params, spec, dy[k:], c2, dh_last, backend=backend)
-    g1 = backward_lstm(params, spec, dy[:k], c1, g2["h_init"], backend=backend)
-    np.testing.assert_allclose(np.concatenate([g1["x"], g2["x"]]), g["x"], rtol=1e-10,
-                               atol=1e-12)
-    np.testing.assert_allclose(g1["h_init"], g["h_init"], rtol=1e-10, atol=1e-12)
-    for name in params:
-        # chunk 2 was given h_init = c1.h_last, so its "h_init" gradient reaches h_0 only
-        # through chunk 1: summing the chunks' h_0 gradients counts it once
-        np.testing.assert_allclose(g1[name] + g2[name], g[name], rtol=1e-10, atol=1e-12,
-                                   err_msg=name)
+    check_chunked_equals_whole(forward_lstm, backward_lstm, problem, cut, backend)
 
 
 @pytest.mark.parametrize("backend", LSTM_BACKEND_NAMES)

@@ -37,7 +37,7 @@ import cwrnn_np as cw
 from cwrnn_np.selection import (SELECT_BACKENDS, SelectionCache, SelectionSpec, backward_select,
                                 forward_select, gradcheck_select, group_modules,
                                 init_select_params)
-from strategies import check_chunked_equals_whole, examples
+from strategies import assert_agrees, check_chunked_equals_whole, examples
 
 TOL = 1e-6
 RTOL64 = 1e-12
@@ -223,17 +223,6 @@ def test_gradcheck_select_catches_a_wrong_gradient(monkeypatch):
 
 
 # ----- the Numba kernels against the NumPy reference ------------------------------------------
-
-def assert_agrees(name, got, want, rtol, scale=None):
-    """Norm-wise: ``|got - want| <= rtol (|want| + scale)``, ``scale`` = max|want| unless given;
-    same shape and dtype."""
-    assert got.shape == want.shape, f"{name}: shape {got.shape} != {want.shape}"
-    assert got.dtype == want.dtype, f"{name}: dtype {got.dtype} != {want.dtype}"
-    if scale is None:
-        scale = float(np.max(np.abs(want))) if want.size else 0.0
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * scale,
-                               err_msg=f"{name}: numba (ACTUAL) vs numpy (DESIRED)")
-
 
 def assert_backends_agree(problem, dh_last, rtol):
     out = {backend: run(problem, backend, dh_last) for backend in ("numpy", "numba")}
