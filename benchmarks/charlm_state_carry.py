@@ -12,8 +12,8 @@ import numpy as np
 
 from cwrnn_np import data as ds
 from cwrnn_np.losses import softmax_cross_entropy
-from cwrnn_np.tasks import make_task
-from cwrnn_np.train import load_run
+from cwrnn_np.training.tasks import make_task
+from cwrnn_np.training.train import load_run
 
 
 def main(run):

@@ -9,9 +9,9 @@ normalised MSE and the wall time of each run.
 import itertools
 import time
 
-from cwrnn_np.config import apply_overrides
-from cwrnn_np.tasks import task_defaults
-from cwrnn_np.train import train
+from cwrnn_np.training.config import apply_overrides
+from cwrnn_np.training.tasks import task_defaults
+from cwrnn_np.training.train import train
 
 
 def main():

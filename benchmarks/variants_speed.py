@@ -18,9 +18,9 @@ import time
 import numpy as np
 
 import cwrnn_np as cw
-from cwrnn_np.learned_periods import (LearnedPeriodSpec, backward_periods, forward_periods,
+from cwrnn_np.models.learned_periods import (LearnedPeriodSpec, backward_periods, forward_periods,
                                       init_period_params)
-from cwrnn_np.selection import backward_select, forward_select, group_modules, init_select_params
+from cwrnn_np.models.selection import backward_select, forward_select, group_modules, init_select_params
 
 
 def models(D, k, periods):

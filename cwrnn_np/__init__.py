@@ -12,14 +12,15 @@ Quick start::
     params = cw.init_params(spec, np.random.default_rng(0))
     y, cache = cw.forward(params, spec, np.zeros((10, 1, 2)))
 """
-from . import lstm, masks, plotting, schedules
+from . import masks, schedules
 from .gradcheck import GradcheckReport, gradcheck
 from .losses import mse, softmax_cross_entropy, softmax_cross_entropy_last
-from .model import BACKENDS, DEFAULT_BACKEND, backward, forward
+from .models import learned_periods, lstm, selection
+from .models.clockwork import BACKENDS, DEFAULT_BACKEND, ForwardCache, backward, forward
 from .params import init_params, validate_params
-from .reference import ForwardCache
 from .spec import (ClockworkSpec, UnreachableModuleWarning, clock, odd_even, round_robin,
                    split_phases, srn_spec)
+from .viz import plotting
 
 __version__ = "0.1.0"
 
@@ -29,5 +30,5 @@ __all__ = [
     "init_params", "validate_params", "forward", "backward", "gradcheck", "clock",
     "mse", "softmax_cross_entropy", "softmax_cross_entropy_last",
     "srn_spec", "split_phases", "odd_even", "round_robin", "masks", "plotting", "schedules",
-    "lstm",
+    "lstm", "selection", "learned_periods",
 ]

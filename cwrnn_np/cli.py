@@ -37,9 +37,9 @@ def _fmt_metrics(metrics: dict) -> str:
 
 
 def cmd_train(args) -> int:
-    from .config import apply_overrides, load_config
-    from .tasks import task_defaults
-    from .train import load_run, train
+    from .training.config import apply_overrides, load_config
+    from .training.tasks import task_defaults
+    from .training.train import load_run, train
 
     if args.resume:
         cfg, _, _, meta = load_run(args.resume)
@@ -68,8 +68,8 @@ def cmd_train(args) -> int:
 
 
 def _load(run):
-    from .tasks import make_task
-    from .train import load_run
+    from .training.tasks import make_task
+    from .training.train import load_run
 
     cfg, net, params, meta = load_run(run)
     cfg.train.progress = False
@@ -102,10 +102,10 @@ def cmd_harden(args) -> int:
     """Snap a learned-periods run to its most likely periods: an ordinary CW-RNN run folder."""
     import copy
 
-    from .checkpoint import save_checkpoint
-    from .config import config_to_dict
-    from .learned_periods import harden, module_periods
-    from .nets import Net
+    from .training.checkpoint import save_checkpoint
+    from .training.config import config_to_dict
+    from .models.learned_periods import harden, module_periods
+    from .models.readout import Net
 
     cfg, net, params, meta, task = _load(args.run)
     if net.kind != "learned":
@@ -226,7 +226,7 @@ def cmd_gradcheck(args) -> int:
             wname, widx, _, _ = rep.worst
             print(f"{name:<34s} {b:<7s} {rep.max_rel_error:15.3e}  {wname}{list(widx)}"
                   f"{'' if passed else '  FAIL'}")
-    from .lstm import LSTMSpec, gradcheck_lstm, init_lstm_params
+    from .models.lstm import LSTMSpec, gradcheck_lstm, init_lstm_params
     for name, peep in (("lstm", False), ("lstm + peepholes", True)):
         spec = LSTMSpec(2, 2, 3, peepholes=peep, learn_h0=True)
         params = init_lstm_params(spec, rng)
@@ -252,8 +252,8 @@ def _gradcheck_variants(backends, rng, seed) -> bool:
     """The design note's deeper variants (docs/variants.md): soft selection and learned
     periods (static and emitted), with perturbed initial parameters so no gradient is trivial."""
     import cwrnn_np as cw
-    from .learned_periods import LearnedPeriodSpec, gradcheck_periods, init_period_params
-    from .selection import SelectionSpec, gradcheck_select, group_modules, init_select_params
+    from .models.learned_periods import LearnedPeriodSpec, gradcheck_periods, init_period_params
+    from .models.selection import SelectionSpec, gradcheck_select, group_modules, init_select_params
 
     base = cw.ClockworkSpec(2, 2, [2, 3, 2], [1, 2, 4], learn_h0=True)
     cases = [
@@ -291,7 +291,7 @@ EXPERIMENT_NAMES = ("generation", "classification", "charlm", "learned-periods",
 
 
 def cmd_experiment(args) -> int:
-    from .experiments import run_classification, run_generation
+    from .experiments.paper import run_classification, run_generation
 
     import datetime
 
@@ -306,7 +306,7 @@ def cmd_experiment(args) -> int:
                        source=args.source, tag=tag,
                        clips=tuple(range(args.clips)) if args.clips else (0, 1, 2, 3, 4))
     elif args.name == "charlm":
-        from .experiments import run_charlm
+        from .experiments.paper import run_charlm
         tag = "charlm-small" if args.small else "charlm"
         run_charlm(out_dir=args.out_dir, path=args.path, seconds=args.seconds,
                    small=args.small, tag=tag, readout=args.readout)
@@ -314,10 +314,10 @@ def cmd_experiment(args) -> int:
         run_classification(out_dir=args.out_dir, seeds=seeds, steps=args.steps or 600,
                            data_dir=args.data_dir)
     elif args.name == "learned-periods":
-        from .demos import run_learned_periods
+        from .experiments.demos import run_learned_periods
         run_learned_periods(out_dir=args.out_dir, seeds=seeds, steps=args.steps or 1000)
     elif args.name == "soft-selection":
-        from .demos import run_soft_selection
+        from .experiments.demos import run_soft_selection
         run_soft_selection(out_dir=args.out_dir, seeds=seeds, steps=args.steps or 1000)
     else:
         raise CLIError(f"unknown experiment {args.name!r}; choose {', '.join(EXPERIMENT_NAMES)}")
@@ -326,15 +326,15 @@ def cmd_experiment(args) -> int:
 
 
 def cmd_bench(args, rest) -> int:
-    from .bench import main as bench_main
+    from .bench.runner import main as bench_main
     bench_main(rest)
     return 0
 
 
 def cmd_list(args) -> int:
     from . import masks
-    from .optim import OPTIMIZERS
-    from .tasks import TASKS
+    from .training.optim import OPTIMIZERS
+    from .training.tasks import TASKS
 
     print("tasks (cwrnn train TASK):")
     for name, t in TASKS.items():
@@ -407,9 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from .checkpoint import CheckpointError
-    from .config import ConfigError
-    from .train import TrainingDiverged
+    from .training.checkpoint import CheckpointError
+    from .training.config import ConfigError
+    from .training.train import TrainingDiverged
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()

@@ -30,12 +30,12 @@ with step :math:`\eta = 10^{-3}` (six evaluations of f per entry). Its truncatio
 
 The relative error of an entry is
 
-.. math:: e = \frac{|a - \nu|}{\max(|a|, |\nu|, \tau)}
+.. math:: e = \frac{|a - \nu|}{\max(|a|, |\nu|, \kappa)}
 
-with a the analytic and :math:`\nu` the numeric value. The floor :math:`\tau` (default
+with a the analytic and :math:`\nu` the numeric value. The floor :math:`\kappa` (default
 :math:`10^{-6}(1 + |f|)`) sits above the rounding level: for an entry at the floor, rounding alone
 gives :math:`e \lesssim 4 \times 10^{-7}`, and for larger entries proportionally less. Below the
-floor the check becomes absolute, :math:`|a - \nu| \le 10^{-6}\,\tau`. Measured on 300
+floor the check becomes absolute, :math:`|a - \nu| \le 10^{-6}\,\kappa`. Measured on 300
 Hypothesis-drawn problems (about 16,000 entries, ``docs/bptt.md``): worst e about
 :math:`10^{-8}`, and every entry below the floor was exactly zero both ways (a structurally
 unreachable parameter).
@@ -46,14 +46,12 @@ import dataclasses
 
 import numpy as np
 
-from .model import DEFAULT_BACKEND, backward, forward
-from .spec import ClockworkSpec
 
 __all__ = ["gradcheck", "audit", "GradcheckReport", "relative_error"]
 
 
 def relative_error(a, n, floor):
-    r"""Element-wise :math:`|a - n| / \max(|a|, |n|, \tau)` with :math:`\tau` = ``floor``."""
+    r"""Element-wise :math:`|a - n| / \max(|a|, |n|, \kappa)` with :math:`\kappa` = ``floor``."""
     a, n = np.asarray(a, float), np.asarray(n, float)
     return np.abs(a - n) / np.maximum(np.maximum(np.abs(a), np.abs(n)), floor)
 
@@ -117,23 +115,28 @@ def _stencil(f, eps):
     return (16 * D_h - D_2h) / 15
 
 
-def gradcheck(params: dict, spec: ClockworkSpec, x: np.ndarray, *, h_init=None, t0: int = 0,
-              resets=None, backend: str = DEFAULT_BACKEND, rng=None, mode: str = "both",
+def gradcheck(params: dict, spec, x: np.ndarray, *, h_init=None, t0: int = 0,
+              resets=None, backend: str = "numba", rng=None, mode: str = "both",
               eps: float = 1e-3, floor=None, n_directions: int = 3,
               max_entries: int | None = None) -> GradcheckReport:
-    r"""Compare :func:`cwrnn_np.backward` with finite differences of :func:`cwrnn_np.forward`.
+    r"""Compare a family's backward pass with finite differences of its forward pass.
+
+    The spec's type picks the family (:func:`cwrnn_np.models.family_of`): a
+    :class:`~cwrnn_np.ClockworkSpec` audits :func:`cwrnn_np.backward` against
+    :func:`cwrnn_np.forward`, an ``LSTMSpec`` the LSTM, and so on.
 
     Parameters
     ----------
     params, spec, x, h_init, t0, resets, backend : as for :func:`cwrnn_np.forward`; float64 only.
+        (The LSTM ignores ``t0``: it has no clock.)
     rng : numpy.random.Generator, optional
-        Draws the upstream gradients u (L, B, O), w (B, H), the directions and any sampling of
+        Draws the upstream gradients u (L, B, O), w (B, S), the directions and any sampling of
         entries. Default ``np.random.default_rng(0)``.
     mode : ``"elementwise"``, ``"direction"`` or ``"both"`` (default).
     eps : float
         Finite-difference step :math:`\eta` (default 1e-3, sixth-order stencil).
     floor : float, optional
-        :math:`\tau` in the relative error; default ``1e-6 * (1 + |f|)``.
+        :math:`\kappa` in the relative error; default ``1e-6 * (1 + |f|)``.
     n_directions : int
         Number of random directions.
     max_entries : int, optional
@@ -145,12 +148,12 @@ def gradcheck(params: dict, spec: ClockworkSpec, x: np.ndarray, *, h_init=None, 
         ``report.max_rel_error`` and ``report.worst`` name the worst entry;
         ``report.passed(1e-6)`` is the audit's verdict.
     """
-    fwd = lambda p, xx, h: forward(p, spec, xx, h, t0, resets, backend=backend)  # noqa: E731
-    bwd = lambda p, dy, c, dh: backward(p, spec, dy, c, dh_last=dh,            # noqa: E731
-                                        backend=backend)
-    return audit(fwd, bwd, params, spec.param_masks(), x, h_init=h_init, rng=rng, mode=mode,
-                 eps=eps, floor=floor, n_directions=n_directions, max_entries=max_entries,
-                 who="gradcheck")
+    from .models import family_of  # the registry sits above this module: import at call time
+
+    return family_of(spec).gradcheck(
+        params, spec, x, h_init=h_init, t0=t0, resets=resets, backend=backend, rng=rng,
+        mode=mode, eps=eps, floor=floor, n_directions=n_directions, max_entries=max_entries,
+        who="gradcheck")
 
 
 def audit(fwd, bwd, params: dict, masks: dict, x: np.ndarray, *, h_init=None, rng=None,
@@ -191,7 +194,7 @@ def audit(fwd, bwd, params: dict, masks: dict, x: np.ndarray, *, h_init=None, rn
         return float((u * yy).sum() + (w * cc.h_last).sum())
 
     f0 = float((u * y).sum() + (w * cache.h_last).sum())
-    tau = 1e-6 * (1 + abs(f0)) if floor is None else float(floor)
+    kappa = 1e-6 * (1 + abs(f0)) if floor is None else float(floor)
     report = GradcheckReport()
 
     for name, mask in masks.items():
@@ -215,7 +218,7 @@ def audit(fwd, bwd, params: dict, masks: dict, x: np.ndarray, *, h_init=None, rn
                     return objective({**arrays, name: pert})
                 numeric = _stencil(f, eps)
                 analytic = grads[name][index]
-                err = float(relative_error(analytic, numeric, tau))
+                err = float(relative_error(analytic, numeric, kappa))
                 worst = max(worst, err)
                 report.n_checked += 1
                 report._update(name, index, analytic, numeric, err)
@@ -234,7 +237,7 @@ def audit(fwd, bwd, params: dict, masks: dict, x: np.ndarray, *, h_init=None, rn
             analytic = sum(float((grads[name] * v[name]).sum()) for name in arrays)
             numeric = _stencil(
                 lambda s: objective({n: arrays[n] + s * v[n] for n in arrays}), eps)
-            err = float(relative_error(analytic, numeric, tau))
+            err = float(relative_error(analytic, numeric, kappa))
             report.directions.append((analytic, numeric, err))
             report._update(f"direction {k}", (), analytic, numeric, err)
     return report

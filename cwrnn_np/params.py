@@ -19,7 +19,7 @@ import numpy as np
 
 from .spec import ClockworkSpec
 
-__all__ = ["init_params", "validate_params", "FLOAT_DTYPES"]
+__all__ = ["init_params", "validate_params", "fold_h0", "FLOAT_DTYPES"]
 
 FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
@@ -105,3 +105,11 @@ def validate_params(params, spec) -> np.dtype:
             raise ValueError(f"params[{name!r}] has dtype {p.dtype} but the other parameters "
                              f"are {dtype}; use one dtype throughout")
     return dtype
+
+
+def fold_h0(dr: np.ndarray, dh_init: np.ndarray, h_init_given: bool) -> np.ndarray:
+    r"""The gradient of a learned :math:`h_0` (S,): the reset state's gradient ``dr`` (S,), plus
+    the batch sum of ``dh_init`` (B, S) when no ``h_init`` was passed, because :math:`h_0` was
+    then also the initial state of every sequence (B10 in ``docs/bptt.md``; LB10, SB9 and PB10
+    for the other families)."""
+    return dr + (0 if h_init_given else dh_init.sum(axis=0))

@@ -17,7 +17,7 @@ It writes exactly these files (PNG, 100 dpi), with the non-interactive Agg backe
   ``"full"`` duplex, and the note's odd-even split (:func:`cwrnn_np.odd_even` of the clockwork
   spec).
 
-The figures are drawn by :mod:`cwrnn_np.plotting`; this script only lays them out.
+The figures are drawn by :mod:`cwrnn_np.viz.plotting`; this script only lays them out.
 """
 from __future__ import annotations
 

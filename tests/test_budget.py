@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cwrnn_np as cw
-from cwrnn_np.budget import (PAPER_TABLE1, count_params, match_budget, model_spec,
+from cwrnn_np.training.budget import (PAPER_TABLE1, count_params, match_budget, model_spec,
                              split_units)
 
 

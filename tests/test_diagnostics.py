@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 
 import cwrnn_np as cw
-from cwrnn_np.diagnostics import gradient_flow, plot_gradient_flow, state_gradients
+from cwrnn_np.viz.diagnostics import gradient_flow, plot_gradient_flow, state_gradients
 from strategies import examples, problems, random_params
 
 

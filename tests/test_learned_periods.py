@@ -1,4 +1,4 @@
-"""Learned clock periods (cwrnn_np.learned_periods): gradients, backends, invariants, errors.
+"""Learned clock periods (cwrnn_np.models.learned_periods): gradients, backends, invariants, errors.
 
 The design note's "let the RNN emit a Gaussian distribution over time periods", in its static
 and emitted forms. Hand-derived BPTT (PB1–PB10) against float64 finite differences (relative
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import cwrnn_np as cw
 from cwrnn_np import learned_periods as lp
-from cwrnn_np.learned_periods import (FORMS, PERIOD_BACKENDS, LearnedPeriodSpec, PeriodCache,
+from cwrnn_np.models.learned_periods import (FORMS, PERIOD_BACKENDS, LearnedPeriodSpec, PeriodCache,
                                       backward_periods, forward_periods, gradcheck_periods,
                                       harden, init_period_params, module_periods)
 from strategies import assert_agrees, check_chunked_equals_whole, examples, random_params
@@ -276,7 +276,7 @@ def test_periods_numba_matches_numpy_on_wide_shapes(form):
 
 def test_softplus_and_sigmoid_kernels_are_stable_and_exact():
     """The kernels' scalar softplus and sigmoid equal the NumPy ones, without overflow."""
-    from cwrnn_np.kernels.learned_periods import sigmoid_scalar, softplus_scalar
+    from cwrnn_np.models.learned_periods.kernels import sigmoid_scalar, softplus_scalar
     z = np.array([-1000.0, -40.0, -1.0, -1e-9, 0.0, 1e-9, 0.5, 40.0, 1000.0])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -488,18 +488,3 @@ def test_bad_backward_input_names_the_field():
         backward_periods(params, spec, y, cache, dh_last=np.zeros((2, 2)))
     with pytest.raises(ValueError, match="backend"):
         backward_periods(params, spec, y, cache, backend="torch")
-
-
-# ----- the kernel source as plain Python ----------------------------------------------------------
-
-@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="already without the JIT")
-def test_learned_period_kernels_pass_with_the_jit_disabled(tmp_path):
-    """The kernels run as plain Python (NUMBA_DISABLE_JIT=1) and pass this file's numba tests,
-    so coverage sees their source (as tests/test_nojit.py does for the CW-RNN kernels)."""
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1", CWRNN_TEST_SCALE="0.05")
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-           str(ROOT / "tests" / "test_learned_periods.py"), "-k", "numba or softplus"]
-    res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
-    tail = "\n".join(res.stdout.splitlines()[-15:])
-    assert res.returncode == 0, f"NUMBA_DISABLE_JIT=1 run failed:\n{tail}\n{res.stderr[-2000:]}"
-    assert " passed" in tail and "failed" not in tail, tail

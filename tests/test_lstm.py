@@ -1,4 +1,4 @@
-"""The LSTM baseline (cwrnn_np.lstm, docs/lstm.md): gradients, backends, invariants, errors.
+"""The LSTM baseline (cwrnn_np.models.lstm, docs/lstm.md): gradients, backends, invariants, errors.
 
 Hand-derived BPTT against float64 finite differences (relative error <= 1e-6, the project's
 audit standard) on Hypothesis-drawn shapes for both backends; the Numba kernels against the NumPy
@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cwrnn_np import lstm
-from cwrnn_np.lstm import (LSTM_BACKENDS, LSTMCache, LSTMSpec, backward_lstm, forward_lstm,
+from cwrnn_np.models.lstm import (LSTM_BACKENDS, LSTMCache, LSTMSpec, backward_lstm, forward_lstm,
                            gradcheck_lstm, init_lstm_params)
 from strategies import check_chunked_equals_whole, examples
 
@@ -294,7 +294,7 @@ def test_sigmoid_is_stable_and_exact():
         s = lstm.sigmoid(z)
     assert s[0] == 0.0 and s[-1] == 1.0 and s[3] == 0.5
     np.testing.assert_allclose(s[1:-1], 1 / (1 + np.exp(-z[1:-1])), rtol=1e-15)
-    from cwrnn_np.kernels.lstm import sigmoid_scalar
+    from cwrnn_np.models.lstm.kernels import sigmoid_scalar
     assert [sigmoid_scalar(float(v)) for v in z] == pytest.approx(list(s), rel=1e-15, abs=0)
 
 
@@ -439,18 +439,3 @@ def test_bad_backward_input_names_the_field():
     other = LSTMSpec(2, 1, 4, peepholes=True)
     with pytest.raises(ValueError, match="state of width"):
         backward_lstm(init_lstm_params(other, np.random.default_rng(0)), other, y, cache)
-
-
-# ----- the kernel source as plain Python ----------------------------------------------------------
-
-@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="already without the JIT")
-def test_lstm_kernels_pass_with_the_jit_disabled(tmp_path):
-    """The kernels run as plain Python (NUMBA_DISABLE_JIT=1) and pass this file's numba tests,
-    so coverage sees their source (as tests/test_nojit.py does for the CW-RNN kernels)."""
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1", CWRNN_TEST_SCALE="0.05")
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-           str(ROOT / "tests" / "test_lstm.py"), "-k", "numba or sigmoid"]
-    res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
-    tail = "\n".join(res.stdout.splitlines()[-15:])
-    assert res.returncode == 0, f"NUMBA_DISABLE_JIT=1 run failed:\n{tail}\n{res.stderr[-2000:]}"
-    assert " passed" in tail and "failed" not in tail, tail

@@ -19,9 +19,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cwrnn_np as cw
-from cwrnn_np import numba_backend
-from cwrnn_np.kernels import clockwork
-from strategies import problems, random_params, specs
+from cwrnn_np.kernels import special
+from cwrnn_np.models.clockwork import kernels as clockwork
+from cwrnn_np.models.clockwork import numba_backend
+from strategies import examples, problems, random_params, specs
 
 RTOL64 = 1e-12
 RTOL32 = 1e-4
@@ -70,14 +71,14 @@ def assert_backends_agree(problem, dh_last, rtol):
     return out
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(problem=problems(spec_strategy=specs(max_size=4)), with_dh_last=st.booleans())
 def test_numba_matches_numpy_float64(problem, with_dh_last):
     """Outputs, cache, last state and every gradient agree to 1e-12 on drawn specs."""
     assert_backends_agree(problem, problem.dh_last if with_dh_last else None, RTOL64)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(problem=problems(spec_strategy=specs(max_size=4), dtype=np.float32),
        with_dh_last=st.booleans())
 def test_numba_matches_numpy_float32(problem, with_dh_last):
@@ -138,7 +139,7 @@ def test_numba_chunked_outputs_equal_whole_run_bitwise(B, O):
     assert_agrees("y", y, y0, RTOL64)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(problem=problems(spec_strategy=specs(max_size=4)))
 def test_numba_holds_inactive_modules_bitwise(problem):
     """An inactive module's state is the entering state, bit for bit, at every step."""
@@ -155,7 +156,7 @@ def test_numba_holds_inactive_modules_bitwise(problem):
                               prev[:, held].view(np.uint64)), t
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(problem=problems(spec_strategy=specs(max_size=4)))
 def test_either_backward_accepts_either_cache(problem):
     """A numpy cache through the numba backward (and back) gives the same gradients."""
@@ -195,7 +196,7 @@ def test_warmup_compiles_both_dtypes():
     assert all(s >= 0 for s in seconds.values())
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(periods=st.lists(st.sampled_from([1, 2, 3, 4, 5, 7, 8, 16]), min_size=1, max_size=5),
        data=st.data())
 def test_clock_lists_are_the_clock(periods, data):
@@ -225,7 +226,7 @@ def test_kernel_tanh_is_within_one_and_a_half_ulp():
                         [0.0, -0.0, 0.625, -0.625, np.nextafter(0.625, 0), 19.0, 20.0, 21.0,
                          1e300, -1e300, 5e-324]])
     got = x.copy()
-    clockwork.tanh_inplace(got)
+    special.tanh_inplace(got)
     exact = np.tanh(x.astype(np.longdouble))
     ulp = np.spacing(np.abs(exact).astype(np.float64))
     err = np.abs(got.astype(np.longdouble) - exact) / ulp
@@ -234,7 +235,7 @@ def test_kernel_tanh_is_within_one_and_a_half_ulp():
     # float32 is computed in float64 and rounded once
     x32 = x[np.abs(x) < 1e30].astype(np.float32)
     got32 = x32.copy()
-    clockwork.tanh_inplace(got32)
+    special.tanh_inplace(got32)
     np.testing.assert_allclose(got32, np.tanh(x32.astype(np.float64)).astype(np.float32),
                                rtol=2 ** -23, atol=0)
 

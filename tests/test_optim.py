@@ -1,6 +1,6 @@
 """Optimizers: steps against hand computation, masks, clipping, purity, serialisation, dtypes.
 
-Expected values are written out from the equations in ``cwrnn_np/optim.py`` with small numbers
+Expected values are written out from the equations in ``cwrnn_np/training/optim.py`` with small numbers
 (hyper-parameters such as eps = 0.5 are chosen so each step can be followed on paper); they never
 come from calling the code under test.
 """
@@ -16,8 +16,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import cwrnn_np as cw
-from cwrnn_np import optim
-from cwrnn_np.optim import SGD, Adam, NonFiniteGradientError, RMSProp, make_optimizer
+from cwrnn_np.training import optim
+from cwrnn_np.training.optim import SGD, Adam, NonFiniteGradientError, RMSProp, make_optimizer
 
 from strategies import examples
 

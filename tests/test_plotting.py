@@ -1,4 +1,4 @@
-"""Tests of :mod:`cwrnn_np.plotting`: each picture shows the array it claims to show.
+"""Tests of :mod:`cwrnn_np.viz.plotting`: each picture shows the array it claims to show.
 
 The data behind each image is read back from the Axes (``ax.images[0].get_array()``) and compared
 with the spec's own arrays, and also with small hand-written expectations, so that a transposed
@@ -44,7 +44,7 @@ def _labels(ticklabels):
 
 
 def test_importing_the_package_does_not_import_pyplot():
-    code = ("import sys, cwrnn_np, cwrnn_np.plotting; "
+    code = ("import sys, cwrnn_np, cwrnn_np.viz.plotting; "
             "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

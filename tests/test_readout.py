@@ -5,8 +5,8 @@ import pytest
 
 import cwrnn_np as cw
 from cwrnn_np.gradcheck import audit
-from cwrnn_np.lstm import LSTMSpec
-from cwrnn_np.nets import Net
+from cwrnn_np.models.lstm import LSTMSpec
+from cwrnn_np.models.readout import Net
 
 
 @pytest.mark.parametrize("family", ["cwrnn", "lstm"])
@@ -43,9 +43,9 @@ def test_readout_shapes_and_serialisation():
 
 
 def test_training_with_a_readout_resumes_exactly(tmp_path):
-    from cwrnn_np.config import apply_overrides
-    from cwrnn_np.tasks import task_defaults
-    from cwrnn_np.train import train
+    from cwrnn_np.training.config import apply_overrides
+    from cwrnn_np.training.tasks import task_defaults
+    from cwrnn_np.training.train import train
     path = tmp_path / "t.txt"
     path.write_text("readout (layer) [test] " * 60)
 

@@ -1,4 +1,4 @@
-"""Soft selection among same-clock modules (cwrnn_np.selection): gradients, backends,
+"""Soft selection among same-clock modules (cwrnn_np.models.selection): gradients, backends,
 invariants, errors.
 
 Hand-derived BPTT (SB1–SB9) against float64 finite differences (relative error <= 1e-6, the
@@ -15,7 +15,7 @@ and with K = 2 its two entries are each other's negatives, so b_S is no scale fo
 Against an 80-bit long-double evaluation both backends were off by ~5e-13 of max|b_S| on such
 draws: the limit is the conditioning of that sum, not the kernel.
 
-Specs are drawn two ways: :func:`cwrnn_np.selection.group_modules` on a drawn CW-RNN (every
+Specs are drawn two ways: :func:`cwrnn_np.models.selection.group_modules` on a drawn CW-RNN (every
 module copied K times), and explicit ``SelectionSpec(base, groups, temperature)`` with groups
 and ungrouped modules in a shuffled order. Periods 1–5 (3, 4, 5 do not divide each other),
 phases, t0 offsets, lengths drawn independently of the periods, resets, learned h_0, the
@@ -34,7 +34,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cwrnn_np as cw
-from cwrnn_np.selection import (SELECT_BACKENDS, SelectionCache, SelectionSpec, backward_select,
+from cwrnn_np.models.selection import (SELECT_BACKENDS, SelectionCache, SelectionSpec, backward_select,
                                 forward_select, gradcheck_select, group_modules,
                                 init_select_params)
 from strategies import assert_agrees, check_chunked_equals_whole, examples
@@ -488,18 +488,3 @@ def test_bad_backward_input_names_the_field():
         backward_select(params, spec, y[:, :, :0], cache)
     with pytest.raises(ValueError, match="dh_last"):
         backward_select(params, spec, y, cache, dh_last=np.zeros((2, 5)))
-
-
-# ----- the kernel source as plain Python ----------------------------------------------------------
-
-@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="already without the JIT")
-def test_select_kernels_pass_with_the_jit_disabled(tmp_path):
-    """The kernels run as plain Python (NUMBA_DISABLE_JIT=1) and pass this file's numba tests,
-    so coverage sees their source (as tests/test_nojit.py does for the CW-RNN kernels)."""
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1", CWRNN_TEST_SCALE="0.05")
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-           str(ROOT / "tests" / "test_selection.py"), "-k", "numba"]
-    res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
-    tail = "\n".join(res.stdout.splitlines()[-15:])
-    assert res.returncode == 0, f"NUMBA_DISABLE_JIT=1 run failed:\n{tail}\n{res.stderr[-2000:]}"
-    assert " passed" in tail and "failed" not in tail, tail

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import cwrnn_np as cw
-from cwrnn_np.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from cwrnn_np.config import ConfigError, apply_overrides, load_config
-from cwrnn_np.tasks import task_defaults
-from cwrnn_np.train import ForgettingSchedule, TrainingDiverged, build_spec, train
+from cwrnn_np.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from cwrnn_np.training.config import ConfigError, apply_overrides, load_config
+from cwrnn_np.training.tasks import task_defaults
+from cwrnn_np.training.train import ForgettingSchedule, TrainingDiverged, build_spec, train
 
 SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -174,17 +174,17 @@ def test_srn_kind_builds_one_period_one_module():
 def test_chunked_truncated_bptt_carries_state_and_clock(tmp_path, monkeypatch):
     """chunk_length = 16 on a 60-step clip: 4 updates per pass, t0 = 0, 16, 32, 48, and every
     chunk after the first starts from the previous chunk's last state."""
-    import cwrnn_np.nets as nets_module
+    from cwrnn_np.models.family import Family
     calls = []
-    real_forward = nets_module.forward
+    real_forward = Family.forward
 
-    def spy(params, spec, x, h_init=None, t0=0, resets=None, backend="numba"):
-        y, cache = real_forward(params, spec, x, h_init=h_init, t0=t0, resets=resets,
+    def spy(self, params, spec, x, h_init=None, t0=0, resets=None, backend="numba"):
+        y, cache = real_forward(self, params, spec, x, h_init=h_init, t0=t0, resets=resets,
                                 backend=backend)
         calls.append((x.shape[0], t0, h_init, cache.h_last))
         return y, cache
 
-    monkeypatch.setattr(nets_module, "forward", spy)
+    monkeypatch.setattr(Family, "forward", spy)
     cfg = tiny("generation", tmp_path, **{"train.chunk_length": 16, "train.steps": 8,
                                           "train.eval_every": 0})
     res = train(cfg, run_dir=tmp_path / "r")
@@ -200,7 +200,7 @@ def test_chunked_truncated_bptt_carries_state_and_clock(tmp_path, monkeypatch):
 
 
 def test_early_stopping_keeps_the_best_parameters(tmp_path, monkeypatch):
-    from cwrnn_np.tasks import GenerationTask
+    from cwrnn_np.training.tasks import GenerationTask
     scores = iter([0.5, 0.4, 0.45, 0.6, 0.7, 0.8])
     real = GenerationTask.evaluate
 
@@ -258,16 +258,16 @@ def test_bad_budget_clock_is_named_before_any_output(tmp_path):
 
 def test_clock_start_offsets_every_call(tmp_path, monkeypatch):
     """model.clock_start = 1 (the design note's convention) shifts the clock of every call."""
-    import cwrnn_np.nets as nets_module
+    from cwrnn_np.models.family import Family
     seen = []
-    real_forward = nets_module.forward
+    real_forward = Family.forward
 
-    def spy(params, spec, x, h_init=None, t0=0, resets=None, backend="numba"):
+    def spy(self, params, spec, x, h_init=None, t0=0, resets=None, backend="numba"):
         seen.append(t0)
-        return real_forward(params, spec, x, h_init=h_init, t0=t0, resets=resets,
+        return real_forward(self, params, spec, x, h_init=h_init, t0=t0, resets=resets,
                             backend=backend)
 
-    monkeypatch.setattr(nets_module, "forward", spy)
+    monkeypatch.setattr(Family, "forward", spy)
     cfg = tiny("generation", tmp_path, **{"model.clock_start": 1, "train.steps": 3,
                                           "train.eval_every": 0})
     train(cfg, run_dir=tmp_path / "r")

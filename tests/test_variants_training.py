@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from cwrnn_np import cli
-from cwrnn_np.checkpoint import load_checkpoint
-from cwrnn_np.config import ConfigError, apply_overrides
+from cwrnn_np.training.checkpoint import load_checkpoint
+from cwrnn_np.training.config import ConfigError, apply_overrides
 from cwrnn_np.data import hold_problem, regimes_problem
-from cwrnn_np.learned_periods import LearnedPeriodSpec, module_periods
-from cwrnn_np.nets import Net
-from cwrnn_np.selection import SelectionSpec
-from cwrnn_np.tasks import task_defaults
-from cwrnn_np.train import build_net, load_run, temperature_at, train
+from cwrnn_np.models.learned_periods import LearnedPeriodSpec, module_periods
+from cwrnn_np.models.readout import Net
+from cwrnn_np.models.selection import SelectionSpec
+from cwrnn_np.training.tasks import task_defaults
+from cwrnn_np.training.train import build_net, load_run, temperature_at, train
 
 VARIANT_SETS = {
     "select": {"model.variant": "select", "model.group_size": 2},
@@ -85,15 +85,15 @@ def test_temperature_schedule_is_geometric():
 
 
 def test_trainer_uses_the_annealed_temperature(tmp_path, monkeypatch):
-    import cwrnn_np.selection as sel
+    from cwrnn_np.models.family import Family
     seen = []
-    real = sel.forward_select
+    real = Family.forward
 
-    def spy(params, spec, x, h_init=None, t0=0, resets=None, backend="numba"):
+    def spy(self, params, spec, x, h_init=None, t0=0, resets=None, backend="numba"):
         seen.append(spec.temperature)
-        return real(params, spec, x, h_init=h_init, t0=t0, resets=resets, backend=backend)
+        return real(self, params, spec, x, h_init=h_init, t0=t0, resets=resets, backend=backend)
 
-    monkeypatch.setattr(sel, "forward_select", spy)
+    monkeypatch.setattr(Family, "forward", spy)
     cfg = tiny("regimes", tmp_path, "numpy", **{"model.variant": "select",
                                                 "model.temperature": 1.0,
                                                 "model.temperature_end": 0.01,
@@ -184,7 +184,7 @@ def test_regimes_problem():
 
 
 def test_demonstrations_write_their_reports(tmp_path):
-    from cwrnn_np.demos import run_learned_periods, run_soft_selection
+    from cwrnn_np.experiments.demos import run_learned_periods, run_soft_selection
     res = run_learned_periods(tmp_path, starts=(32,), seeds=(0,), steps=12, backend="numpy",
                               progress=False)
     names = [r["name"] for r in res]

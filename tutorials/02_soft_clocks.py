@@ -38,9 +38,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import cwrnn_np as cw
-from cwrnn_np.learned_periods import (LearnedPeriodSpec, forward_periods, gradcheck_periods,
+from cwrnn_np.models.learned_periods import (LearnedPeriodSpec, forward_periods, gradcheck_periods,
                                       harden, init_period_params, module_periods)
-from cwrnn_np.selection import forward_select, gradcheck_select, group_modules, init_select_params
+from cwrnn_np.models.selection import forward_select, gradcheck_select, group_modules, init_select_params
 
 OUTDIR = os.environ.get("CWRNN_TUTORIAL_OUTDIR")
 

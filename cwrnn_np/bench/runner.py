@@ -1,0 +1,283 @@
+r"""Benchmark one training step (forward, MSE loss, backward) side by side.
+
+Usage::
+
+    python -m cwrnn_np.bench                       # all configs, 1 thread and all cores
+    python -m cwrnn_np.bench --configs a --threads 1 --rounds 30
+    python -m cwrnn_np.bench --compile-times       # cold compile and cached start of the kernels
+
+Implementations (each only if available): the NumPy reference (``numpy``), the Numba kernels
+(``numba``), and two PyTorch eager CPU ports (``torch-masked``, ``torch-active``; see
+:mod:`cwrnn_np.bench.torch_ports`), which are first checked against the reference.
+
+Configurations (issue 3):
+
+* (a) the paper's generation setting: 9 modules x 16 units, periods 1..256, L=320, B=1, D=1, O=1;
+* (b) classification-sized: 5 x 20 units, periods 1..16, L=100, B=32, D=12, O=9;
+* (c) large: 8 x 64 units, periods 1..128, L=200, B=64, D=64, O=64.
+
+Timing: implementations run in interleaved rounds (one step of each per round), so that load on
+the shared machine hits all of them alike; the table gives each one's median and its ratio to
+the numba median. Thread counts are set per run through a fresh worker process
+(``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``, ``NUMBA_NUM_THREADS`` and
+``torch.set_num_threads``), so every implementation gets the same count.
+
+FLOPs count the multiply-adds of the active work only (2 FLOPs each; tanh and element-wise work
+are not counted):
+
+.. math::
+
+    F_{\text{fwd}} = \sum_t \sum_{i \in \mathcal A_t} 2 B k_i \Big(\sum_{j: C_{ij}} k_j
+        + D R_i\Big) + 2 L B O H, \qquad F_{\text{step}} = 3 F_{\text{fwd}},
+
+because the backward pass does two products of the forward's size for each one of the forward
+(B4 and B6 for W_H, B7 twice for W_I, B1 twice for W_O). :math:`\mathcal A_t` is the set of
+modules active at step t.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from .. import schedules
+from ..losses import mse
+from ..models.clockwork.api import BACKENDS, backward, forward
+from ..params import init_params
+from ..spec import ClockworkSpec
+
+CONFIGS = {
+    "a": dict(title="(a) generation", sizes=[16] * 9, periods=schedules.exponential(9),
+              L=320, B=1, D=1, O=1),
+    "b": dict(title="(b) classification", sizes=[20] * 5, periods=schedules.exponential(5),
+              L=100, B=32, D=12, O=9),
+    "c": dict(title="(c) large", sizes=[64] * 8, periods=schedules.exponential(8),
+              L=200, B=64, D=64, O=64),
+}
+
+
+def make_problem(cfg, seed=0, connectivity="clockwork"):
+    """Spec, float64 params, x (L, B, D) and target (L, B, O) for a config dict."""
+    spec = ClockworkSpec(cfg["D"], cfg["O"], cfg["sizes"], cfg["periods"],
+                         connectivity=connectivity)
+    rng = np.random.default_rng(seed)
+    params = init_params(spec, rng)
+    x = rng.standard_normal((cfg["L"], cfg["B"], cfg["D"]))
+    target = rng.standard_normal((cfg["L"], cfg["B"], cfg["O"]))
+    return spec, params, x, target
+
+
+def step_flops(spec: ClockworkSpec, L: int, B: int) -> tuple[float, float]:
+    """(forward FLOPs, training-step FLOPs) of the active work (see the module docstring)."""
+    k = np.asarray(spec.module_sizes)
+    fan = spec.C.astype(np.int64) @ k + spec.input_size * spec.R  # (n,) inputs per unit row
+    per_module = 2 * B * k * fan  # (n,) FLOPs of one active step of module i
+    active = spec.active(L, 0)  # (L, n)
+    fwd = float((active * per_module).sum() + 2 * L * B * spec.output_size * spec.hidden_size)
+    return fwd, 3 * fwd
+
+
+def _our_step(backend, spec, params, x, target):
+    def run():
+        y, cache = forward(params, spec, x, backend=backend)
+        loss, dy = mse(y, target)
+        backward(params, spec, dy, cache, backend=backend)
+        return loss
+    return run
+
+
+def implementations(spec, params, x, target, include=None):
+    """name -> zero-argument callable running one training step (validated where it is a port)."""
+    impls = {}
+    for name in ("numba", "numpy"):
+        if name in BACKENDS:
+            impls[name] = _our_step(name, spec, params, x, target)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        torch_ok = False
+    else:
+        torch_ok = True
+    if torch_ok:
+        from .torch_ports import TORCH_VARIANTS, TorchStep, check_against_reference
+        for variant in TORCH_VARIANTS:
+            check_against_reference(spec, params, x, target, variant)
+            impls[variant] = TorchStep(spec, params, x, target, variant)
+    if include:
+        impls = {k: v for k, v in impls.items() if k in include}
+    return impls
+
+
+def time_side_by_side(impls, rounds, warmup=2):
+    """Median seconds per implementation over interleaved rounds."""
+    for fn in impls.values():
+        for _ in range(warmup):
+            fn()
+    samples = {name: [] for name in impls}
+    for _ in range(rounds):
+        for name, fn in impls.items():
+            t = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - t)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def _auto_rounds(impls, budget):
+    t = time.perf_counter()
+    for fn in impls.values():
+        fn()
+    once = time.perf_counter() - t
+    return int(min(50, max(5, budget / max(once, 1e-9))))
+
+
+def run_config(key, rounds=None, budget=20.0, include=None, progress=True):
+    """Time one config; return a JSON-friendly dict of results."""
+    cfg = CONFIGS[key]
+    spec, params, x, target = make_problem(cfg)
+    impls = implementations(spec, params, x, target, include)
+    r = rounds or _auto_rounds(impls, budget)
+    if progress:
+        print(f"  timing {cfg['title']}: {', '.join(impls)} x {r} rounds ...", file=sys.stderr,
+              flush=True)
+    med = time_side_by_side(impls, r)
+    fwd, step = step_flops(spec, cfg["L"], cfg["B"])
+    out = dict(config=key, title=cfg["title"], rounds=r, median_s=med, flops_step=step,
+               flops_fwd=fwd)
+    # CW-RNN against an SRN of the same H (one module, period 1), on the numba backend
+    if "numba" in BACKENDS and (include is None or "numba" in include):
+        srn_cfg = dict(cfg, sizes=[sum(cfg["sizes"])], periods=[1])
+        s_spec, s_params, s_x, s_target = make_problem(srn_cfg)
+        both = {"cwrnn": impls["numba"],
+                "srn": _our_step("numba", s_spec, s_params, s_x, s_target)}
+        both["srn"]()
+        sm = time_side_by_side(both, r)
+        out["srn"] = dict(median_s=sm, flops_step=step_flops(s_spec, cfg["L"], cfg["B"])[1])
+    return out
+
+
+def format_result(res, threads):
+    cfg = CONFIGS[res["config"]]
+    lines = [f"{res['title']}: {len(cfg['sizes'])} modules x {cfg['sizes'][0]} units, periods "
+             f"{cfg['periods'][0]}..{cfg['periods'][-1]}, L={cfg['L']} B={cfg['B']} "
+             f"D={cfg['D']} O={cfg['O']}; threads={threads}; {res['rounds']} rounds",
+             f"  active work per training step: {res['flops_step'] / 1e6:.2f} MFLOP",
+             f"  {'implementation':<14s} {'median ms':>10s} {'GFLOP/s':>8s} {'time / numba':>13s}"]
+    med = res["median_s"]
+    ref = med.get("numba")
+    for name, s in sorted(med.items(), key=lambda kv: kv[1]):
+        ratio = f"{s / ref:12.2f}x" if ref else "           -"
+        lines.append(f"  {name:<14s} {s * 1e3:10.3f} {res['flops_step'] / s / 1e9:8.2f} {ratio}")
+    if ref:
+        for name in ("torch-masked", "torch-active", "numpy"):
+            if name in med:
+                lines.append(f"  numba speed-up over {name}: {med[name] / ref:.1f}x")
+    if "srn" in res:
+        sm = res["srn"]["median_s"]
+        g = len(cfg["sizes"])
+        lines.append(
+            f"  CW-RNN vs SRN at equal H={sum(cfg['sizes'])} (numba): measured speed-up "
+            f"{sm['srn'] / sm['cwrnn']:.2f}x, FLOP ratio {res['srn']['flops_step'] / res['flops_step']:.2f}x "
+            f"(paper's lower bound g/4 = {g / 4:.2f})")
+    return "\n".join(lines)
+
+
+def compile_times(python=sys.executable):
+    """Cold compile (empty cache) and cached start of the numba warm-up, each in a fresh process."""
+    code = ("import time; t=time.perf_counter(); import cwrnn_np.models.clockwork.numba_backend as nb; "
+            "t1=time.perf_counter(); nb.warmup(); t2=time.perf_counter(); "
+            "print(t1-t, t2-t1)")
+    with tempfile.TemporaryDirectory() as cache_dir:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+        out = []
+        for label in ("cold (empty cache)", "cached"):
+            t = time.perf_counter()
+            res = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True,
+                                 check=True)
+            wall = time.perf_counter() - t
+            imp, warm = (float(v) for v in res.stdout.split())
+            out.append((label, imp, warm, wall))
+    return out
+
+
+def _worker(args):
+    import_torch_threads(args.threads)
+    results = [run_config(k, args.rounds, args.budget, args.include) for k in args.configs]
+    print(json.dumps(results))
+
+
+def import_torch_threads(n):
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(n)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m cwrnn_np.bench", description=__doc__.split(
+        "\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", default="a,b,c",
+                        help="comma-separated config keys from a, b, c (default all)")
+    parser.add_argument("--threads", default=f"1,{os.cpu_count()}",
+                        help="comma-separated thread counts (default 1 and all cores)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="timed rounds (default: fit a time budget, 5..50)")
+    parser.add_argument("--budget", type=float, default=20.0,
+                        help="seconds per config used to choose the rounds (default 20)")
+    parser.add_argument("--include", default=None,
+                        help="comma-separated implementations to time (default all available)")
+    parser.add_argument("--compile-times", action="store_true",
+                        help="also measure the numba cold compile and cached start")
+    parser.add_argument("--json", default=None, help="also write the raw results to this file")
+    parser.add_argument("--_worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    for c in args.configs:
+        if c not in CONFIGS:
+            parser.error(f"--configs: unknown config {c!r}; choose from {sorted(CONFIGS)}")
+    if args.include:
+        args.include = [s.strip() for s in args.include.split(",")]
+    if args._worker:
+        args.threads = int(args.threads)
+        return _worker(args)
+    try:
+        threads = [int(t) for t in args.threads.split(",")]
+    except ValueError:
+        parser.error(f"--threads must be comma-separated integers, got {args.threads!r}")
+    if any(t < 1 for t in threads):
+        parser.error(f"--threads must be >= 1, got {args.threads!r}")
+    print(f"python {sys.version.split()[0]}, numpy {np.__version__}, cores {os.cpu_count()}")
+    all_results = {}
+    for n in threads:
+        env = dict(os.environ, OMP_NUM_THREADS=str(n), OPENBLAS_NUM_THREADS=str(n),
+                   MKL_NUM_THREADS=str(n), NUMBA_NUM_THREADS=str(n))
+        cmd = [sys.executable, "-m", "cwrnn_np.bench", "--_worker", "--threads", str(n),
+               "--configs", ",".join(args.configs), "--budget", str(args.budget)]
+        if args.rounds:
+            cmd += ["--rounds", str(args.rounds)]
+        if args.include:
+            cmd += ["--include", ",".join(args.include)]
+        res = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=True)
+        results = json.loads(res.stdout.strip().splitlines()[-1])
+        all_results[n] = results
+        for r in results:
+            print()
+            print(format_result(r, n))
+    if args.compile_times:
+        print("\nnumba compile policy: warm-up of the common signatures, fresh process each")
+        for label, imp, warm, wall in compile_times():
+            print(f"  {label:<20s} import {imp:6.2f} s   warmup {warm:6.2f} s   process {wall:6.2f} s")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(all_results, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+r"""One interface over the model families the trainer can train: CW-RNN (and the SRN, a one-module
+CW-RNN) and the LSTM baseline.
+
+A :class:`Net` pairs a kind (a key of the registry :data:`cwrnn_np.models.FAMILIES`) with a
+spec of that family. Kinds: ``"cwrnn"`` and ``"srn"`` (:class:`~cwrnn_np.ClockworkSpec`),
+``"lstm"`` (:class:`~cwrnn_np.models.lstm.LSTMSpec`), and the design note's variants
+``"select"`` (:class:`~cwrnn_np.models.selection.SelectionSpec`) and ``"learned"``
+(:class:`~cwrnn_np.models.learned_periods.LearnedPeriodSpec`). Every family has the API of
+:func:`cwrnn_np.forward` / :func:`cwrnn_np.backward`: ``forward(params, x, h_init, t0, resets)``
+returns ``(y, cache)`` with ``cache.h_last`` the state to carry into the next chunk, and
+``backward(params, dy, cache, dh_last)`` returns the gradients. (The LSTM's carried state is
+``[h; c]`` of width 2H, and it ignores ``t0``: it has no clock.)
+
+**Readout layer** (the design note's char-LM had "a 1024-unit tanh layer before the softmax").
+With ``readout = O > 0`` the family's own output layer produces R pre-activations z_t (its
+``output_size`` is R), and a tanh layer maps them to the O outputs:
+
+.. math::
+
+    z_t = W_O h_t + b_O, \qquad a_t = \tanh(z_t), \qquad y_t = W_R a_t + b_R,
+
+with W_R (O, R) and b_R (O,). Its BPTT is the chain rule through the two extra steps
+(:meth:`Net.backward`): :math:`\bar W_R = \sum_t \bar y_t^\top a_t`,
+:math:`\bar b_R = \sum_t \bar y_t`, :math:`\bar z_t = (W_R^\top \bar y_t) \odot (1 - a_t^2)`,
+and :math:`\bar z` goes into the family's backward as its upstream gradient.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import numpy as np
+
+from ..spec import ClockworkSpec
+from . import FAMILIES, KINDS, family
+
+__all__ = ["Net", "KINDS", "TEMPERED", "ReadoutCache"]
+
+#: kinds with a temperature (the design note's variants, ``docs/variants.md``)
+TEMPERED = tuple(kind for kind, fam in FAMILIES.items() if fam.tempered)
+
+
+class ReadoutCache(NamedTuple):
+    """Cache of a net with a readout layer: the family's cache and the readout's a_t."""
+
+    core: object          # the family's cache (its y is z_t)
+    a: np.ndarray         # (L, B, R) tanh(z_t)
+
+    @property
+    def h_last(self):
+        return self.core.h_last
+
+
+@dataclasses.dataclass(frozen=True)
+class Net:
+    """A model family (``kind``), its spec and an optional readout layer to ``readout`` outputs.
+
+    With ``readout > 0`` the spec's ``output_size`` is the readout width R.
+    """
+
+    kind: str
+    spec: object
+    readout: int = 0
+
+    def __post_init__(self):
+        family(self.kind)  # raises for an unknown kind
+        if isinstance(self.readout, bool) or not isinstance(self.readout, int) \
+                or self.readout < 0:
+            raise ValueError(f"readout must be an integer >= 0, got {self.readout!r}")
+
+    def init(self, rng: np.random.Generator, dtype=np.float64, scale: float = 1.0) -> dict:
+        """Initial parameters (seeded by ``rng``)."""
+        params = self.family.init(self.spec, rng, dtype=dtype, scale=scale)
+        if self.readout:
+            R = self.spec.output_size
+            params["W_R"] = (rng.standard_normal((self.readout, R)) * scale
+                             / np.sqrt(R)).astype(dtype)
+            params["b_R"] = np.zeros(self.readout, dtype)
+        return params
+
+    @property
+    def family(self):
+        """The :class:`~cwrnn_np.models.family.Family` of this net's kind."""
+        return family(self.kind)
+
+    def _core_forward(self, params, x, h_init, t0, resets, backend):
+        return self.family.forward(params, self.spec, x, h_init, t0, resets, backend)
+
+    def _core_backward(self, params, dy, cache, dh_last, backend):
+        return self.family.backward(params, self.spec, dy, cache, dh_last, backend)
+
+    def _core(self, params):
+        return {k: v for k, v in params.items() if k not in ("W_R", "b_R")}
+
+    def forward(self, params, x, h_init=None, t0=0, resets=None, backend="numba"):
+        if not self.readout:
+            return self._core_forward(params, x, h_init, t0, resets, backend)
+        z, cache = self._core_forward(self._core(params), x, h_init, t0, resets, backend)
+        a = np.tanh(z)                                                 # (L, B, R)
+        y = a @ params["W_R"].T + params["b_R"]                        # (L, B, O)
+        return y, ReadoutCache(core=cache, a=a)
+
+    def backward(self, params, dy, cache, dh_last=None, backend="numba"):
+        if not self.readout:
+            return self._core_backward(params, dy, cache, dh_last, backend)
+        a = cache.a
+        R = a.shape[2]
+        dW_R = dy.reshape(-1, dy.shape[2]).T @ a.reshape(-1, R)        # (O, R)
+        db_R = dy.sum(axis=(0, 1))                                     # (O,)
+        # back through the readout's tanh: dz_t = (W_R^T dy_t) * (1 - a_t^2)
+        dz = (dy @ params["W_R"]) * (1 - a * a)                        # (L, B, R)
+        grads = self._core_backward(self._core(params), dz, cache.core, dh_last, backend)
+        grads["W_R"], grads["b_R"] = dW_R, db_R
+        return grads
+
+    def param_masks(self) -> dict:
+        masks = dict(self.spec.param_masks())
+        if self.readout:
+            masks.update(W_R=None, b_R=None)
+        return masks
+
+    def param_shapes(self) -> dict:
+        shapes = dict(self.spec.param_shapes())
+        if self.readout:
+            shapes.update(W_R=(self.readout, self.spec.output_size), b_R=(self.readout,))
+        return shapes
+
+    def n_params(self) -> int:
+        """Free parameters (structural zeros excluded)."""
+        n = 0
+        for name, shape in self.param_shapes().items():
+            mask = self.param_masks()[name]
+            n += int(mask.sum()) if mask is not None else int(np.prod(shape, dtype=np.int64))
+        return n
+
+    @property
+    def clocked(self) -> bool:
+        """Whether the network has a clock (a ClockworkSpec) to draw."""
+        return isinstance(self.spec, ClockworkSpec)
+
+    def at_temperature(self, temperature: float) -> "Net":
+        """This net with its variant's temperature set (itself for kinds without one)."""
+        if not self.family.tempered or self.spec.temperature == float(temperature):
+            return self
+        return Net(self.kind, self.spec.replace(temperature=float(temperature)), self.readout)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "spec": self.spec.to_dict(), "readout": self.readout}
+
+    @staticmethod
+    def from_dict(d: dict) -> "Net":
+        kind = d.get("kind")
+        readout = d.get("readout", 0)
+        return Net(kind, family(kind).spec_from_dict(d["spec"]), readout)
