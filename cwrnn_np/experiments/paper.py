@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..models.readout import readout_backward
 from ..training.budget import match_budget, split_units
 from ..training.config import apply_overrides
 from ..training.tasks import task_defaults
@@ -447,7 +448,7 @@ def _charlm_one(job):
         _, dy = softmax_cross_entropy(y, ids[1:, None])
         core = {k: v for k, v in r.params.items() if k not in ("W_R", "b_R")}
         if r.net.readout:  # the gradient on the core's outputs, back through the readout
-            dy = (dy @ r.params["W_R"]) * (1 - cache.a ** 2)
+            dy, _, _ = readout_backward(r.params["W_R"], dy, cache.v)
         flow = gradient_flow(core, r.net.spec, x, dy, t0=t0).tolist()
     records = [json.loads(ln) for ln in (r.run_dir / "metrics.jsonl").read_text().splitlines()]
     return dict(name=name, t0=t0, params=r.net.n_params(), steps=r.step, seconds=wall,
@@ -573,7 +574,7 @@ def _charlm_report(results, s, tag):
                 if s.get("budget_clock") == "cpu" else "wall-clock time ")
              + "per configuration**, including a validation pass every 500 steps "
              f"({s['workers']} runs at a time, one core each); then test and validation "
-             "nats/char on the whole split. The issue asks for about 20 minutes per "
+             "nats/char on the whole split. The planned budget is about 20 minutes per "
              "configuration; this run used the budget above.", "",
              f"Machine: {s['machine']}.", ""] + ([s["note"], ""] if s.get("note") else []) + [
              REPRODUCE, "", fence + "bash",

@@ -13,15 +13,22 @@ returns ``(y, cache)`` with ``cache.h_last`` the state to carry into the next ch
 
 **Readout layer** (the design note's char-LM had "a 1024-unit tanh layer before the softmax").
 With ``readout = O > 0`` the family's own output layer produces R pre-activations z_t (its
-``output_size`` is R), and a tanh layer maps them to the O outputs:
+``output_size`` is R), and a tanh layer maps them to the O outputs
+(:func:`readout_forward`):
 
 .. math::
 
-    z_t = W_O h_t + b_O, \qquad a_t = \tanh(z_t), \qquad y_t = W_R a_t + b_R,
+    v_t &= \tanh(z_t)                          && (R1) \\
+    y_t &= W_R v_t + b_R                       && (R2)
 
-with W_R (O, R) and b_R (O,). Its BPTT is the chain rule through the two extra steps
-(:meth:`Net.backward`): :math:`\bar W_R = \sum_t \bar y_t^\top a_t`,
-:math:`\bar b_R = \sum_t \bar y_t`, :math:`\bar z_t = (W_R^\top \bar y_t) \odot (1 - a_t^2)`,
+with :math:`z_t = W_O h_t + b_O` the family's outputs, W_R (O, R) and b_R (O,). Its BPTT
+(:func:`readout_backward`) is the chain rule through the two extra steps:
+
+.. math::
+
+    \bar W_R &= \textstyle\sum_t \bar y_t^\top v_t, \quad \bar b_R = \sum_t \bar y_t  && (RB1) \\
+    \bar z_t &= (W_R^\top \bar y_t) \odot (1 - v_t^2)                              && (RB2)
+
 and :math:`\bar z` goes into the family's backward as its upstream gradient.
 """
 from __future__ import annotations
@@ -34,7 +41,7 @@ import numpy as np
 from ..spec import ClockworkSpec
 from . import FAMILIES, KINDS, family
 
-__all__ = ["Net", "KINDS", "TEMPERED", "ReadoutCache"]
+__all__ = ["Net", "KINDS", "TEMPERED", "ReadoutCache", "readout_forward", "readout_backward"]
 
 #: kinds with a temperature (the design note's variants, ``docs/variants.md``)
 TEMPERED = tuple(kind for kind, fam in FAMILIES.items() if fam.tempered)
@@ -44,11 +51,30 @@ class ReadoutCache(NamedTuple):
     """Cache of a net with a readout layer: the family's cache and the readout's a_t."""
 
     core: object          # the family's cache (its y is z_t)
-    a: np.ndarray         # (L, B, R) tanh(z_t)
+    v: np.ndarray         # (L, B, R) v_t = tanh(z_t)
 
     @property
     def h_last(self):
         return self.core.h_last
+
+
+def readout_forward(W_R: np.ndarray, b_R: np.ndarray, z: np.ndarray):
+    """The readout layer: ``(y (L, B, O), v (L, B, R))`` from the family's outputs z (L, B, R),
+    with W_R (O, R) and b_R (O,) (equations R1, R2)."""
+    v = np.tanh(z)                                                 # (R1) (L, B, R)
+    y = v @ W_R.T + b_R                                            # (R2) (L, B, O)
+    return y, v
+
+
+def readout_backward(W_R: np.ndarray, dy: np.ndarray, v: np.ndarray):
+    """BPTT through :func:`readout_forward`: ``(dz (L, B, R), dW_R (O, R), db_R (O,))`` from
+    the upstream gradient dy (L, B, O) and the cached v (L, B, R) (equations RB1, RB2)."""
+    R, O = v.shape[2], dy.shape[2]
+    dW_R = dy.reshape(-1, O).T @ v.reshape(-1, R)                  # (RB1) (O, R)
+    db_R = dy.sum(axis=(0, 1))                                     # (RB1) (O,)
+    # back through the readout's tanh: dz_t = (W_R^T dy_t) * (1 - v_t^2)
+    dz = (dy @ W_R) * (1 - v * v)                                  # (RB2) (L, B, R)
+    return dz, dW_R, db_R
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,19 +122,13 @@ class Net:
         if not self.readout:
             return self._core_forward(params, x, h_init, t0, resets, backend)
         z, cache = self._core_forward(self._core(params), x, h_init, t0, resets, backend)
-        a = np.tanh(z)                                                 # (L, B, R)
-        y = a @ params["W_R"].T + params["b_R"]                        # (L, B, O)
-        return y, ReadoutCache(core=cache, a=a)
+        y, v = readout_forward(params["W_R"], params["b_R"], z)
+        return y, ReadoutCache(core=cache, v=v)
 
     def backward(self, params, dy, cache, dh_last=None, backend="numba"):
         if not self.readout:
             return self._core_backward(params, dy, cache, dh_last, backend)
-        a = cache.a
-        R = a.shape[2]
-        dW_R = dy.reshape(-1, dy.shape[2]).T @ a.reshape(-1, R)        # (O, R)
-        db_R = dy.sum(axis=(0, 1))                                     # (O,)
-        # back through the readout's tanh: dz_t = (W_R^T dy_t) * (1 - a_t^2)
-        dz = (dy @ params["W_R"]) * (1 - a * a)                        # (L, B, R)
+        dz, dW_R, db_R = readout_backward(params["W_R"], dy, cache.v)
         grads = self._core_backward(self._core(params), dz, cache.core, dh_last, backend)
         grads["W_R"], grads["b_R"] = dW_R, db_R
         return grads
