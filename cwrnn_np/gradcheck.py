@@ -21,7 +21,7 @@ stencil,
 
 .. math::
 
-    D(h) = \frac{8\,[f(h) - f(-h)] - [f(2h) - f(-2h)]}{12 h}, \qquad
+    D(\eta) = \frac{8\,[f(\eta) - f(-\eta)] - [f(2\eta) - f(-2\eta)]}{12 \eta}, \qquad
     f' \approx \frac{16\, D(\eta) - D(2\eta)}{15},
 
 with step :math:`\eta = 10^{-3}` (six evaluations of f per entry). Its truncation error is
@@ -105,8 +105,8 @@ class GradcheckReport:
 def _stencil(f, eps):
     """Sixth-order central difference of the scalar function f(s) at s = 0.
 
-    Richardson extrapolation of the fourth-order stencil D(h) = (8 d(h) - d(2h)) / (12 h),
-    d(h) = f(h) - f(-h): D6 = (16 D(eps) - D(2 eps)) / 15, six evaluations of f. The symmetric
+    Richardson extrapolation of the fourth-order stencil D(s) = (8 d(s) - d(2s)) / (12 s),
+    d(s) = f(s) - f(-s): D6 = (16 D(eps) - D(2 eps)) / 15, six evaluations of f. The symmetric
     differences are formed first, so a function that does not depend on s gives exactly zero.
     """
     d1, d2, d4 = (f(k * eps) - f(-k * eps) for k in (1, 2, 4))

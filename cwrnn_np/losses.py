@@ -104,13 +104,13 @@ def softmax_cross_entropy(y: np.ndarray, targets, mask=None):
 
 
 def softmax_cross_entropy_last(y: np.ndarray, targets, lengths=None):
-    r"""Softmax cross-entropy at one step per sequence: step :math:`\lambda_b - 1`.
+    r"""Softmax cross-entropy at one step per sequence: step :math:`L_b - 1`.
 
     .. math::
 
-        \ell = -\frac{1}{B} \sum_b \log p_{\lambda_b - 1, b}[k_b]
+        \ell = -\frac{1}{B} \sum_b \log p_{L_b - 1, b}[k_b]
 
-    where :math:`k` (B,) are the integer ``targets`` and :math:`\lambda` (B,) the ``lengths``
+    where :math:`k` (B,) are the integer ``targets`` and :math:`L_b \le L` the ``lengths`` (B,)
     (default L for every sequence): with right-padded variable-length sequences, the loss reads
     each sequence's last valid step. ``dy`` is zero at every other step.
     """
@@ -118,21 +118,21 @@ def softmax_cross_entropy_last(y: np.ndarray, targets, lengths=None):
     L, B, O = y.shape
     k = _check_labels(targets, (B,), O)
     if lengths is None:
-        lam = np.full(B, L)
+        lengths = np.full(B, L)
     else:
-        lam = np.asarray(lengths)
-        if not np.issubdtype(lam.dtype, np.integer) or lam.shape != (B,):
-            raise ValueError(f"lengths must be B={B} integers, got dtype {lam.dtype} "
-                             f"shape {lam.shape}")
-        if lam.min() < 1 or lam.max() > L:
-            bad = lam[(lam < 1) | (lam > L)][0]
+        lengths = np.asarray(lengths)
+        if not np.issubdtype(lengths.dtype, np.integer) or lengths.shape != (B,):
+            raise ValueError(f"lengths must be B={B} integers, got dtype {lengths.dtype} "
+                             f"shape {lengths.shape}")
+        if lengths.min() < 1 or lengths.max() > L:
+            bad = lengths[(lengths < 1) | (lengths > L)][0]
             raise ValueError(f"lengths must lie in 1..{L} (L), got {bad}")
     b = np.arange(B)
-    last = y[lam - 1, b]  # (B, O)
+    last = y[lengths - 1, b]  # (B, O)
     logp = log_softmax(last)  # (B, O)
     loss = float(-logp[b, k].mean())
     dlast = np.exp(logp)
     dlast[b, k] -= 1
     dy = np.zeros_like(y)
-    dy[lam - 1, b] = dlast / B
+    dy[lengths - 1, b] = dlast / B
     return loss, dy

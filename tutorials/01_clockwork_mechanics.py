@@ -29,7 +29,7 @@
 # runs this file (`tests/test_tutorials.py`), so the tutorial cannot silently rot.
 #
 # Shapes follow the package: L time, B batch, D input, H hidden, O output, n modules.
-# The notation is that of `docs/model.md`.
+# The notation is that of `docs/notation.md`; the equations are in `docs/model.md`.
 #
 # It runs as a notebook (jupytext percent format) or as a plain script,
 # `python tutorials/01_clockwork_mechanics.py`. Figures are saved only if the environment
@@ -68,7 +68,7 @@ rng = np.random.default_rng(2014)
 # Module $i$ has $k_i$ units, an integer period $T_i \ge 1$ and a phase $0 \le \phi_i < T_i$.
 # At step $t$ of a call with clock offset $t_0$ it is **active** iff
 #
-# $$c_t[i] = \big[(t_0 + t - \phi_i) \bmod T_i = 0\big].$$
+# $$\chi_t[i] = \big[(t_0 + t - \phi_i) \bmod T_i = 0\big].$$
 #
 # An active module computes $h_t[i] = \tanh(a_t[i])$; an inactive one keeps $h_{t-1}[i]$.
 # The paper uses the exponential schedule $T_i = 2^i$. With $t_0 = 0$ and zero phases every
@@ -102,10 +102,11 @@ finish(fig, "clock")
 # ## 2. Wiring: who feeds whom
 #
 # The module-level matrix $C$ ($n \times n$) says that module $j$ feeds module $i$ iff
-# $C_{ij} = 1$. Block $(i, j)$ of $W_H$ is a structural zero where $C_{ij} = 0$; the unit-level
-# mask $M_H$ ($H \times H$) is $C$ with every entry blown up to a $k_i \times k_j$ block.
+# $C[i, j]$ is true. Block $(i, j)$ of $W_H$ is a structural zero where $C[i, j]$ is false; the
+# unit-level mask $M_H$ ($H \times H$) is $C$ with every entry blown up to a $k_i \times k_j$
+# block.
 #
-# * **Original (`"clockwork"`)**: $C_{ij} = [T_j \ge T_i]$. A module reads itself, its equals and
+# * **Original (`"clockwork"`)**: $C[i, j] = [T_j \ge T_i]$. A module reads itself, its equals and
 #   slower modules, never faster ones. With ascending periods this is block upper-triangular.
 # * **Full duplex (`"full"`)**: every module reads every module, so slow modules also hear the
 #   fast ones. This is the design note's central proposal.
@@ -246,9 +247,10 @@ assert np.all(stepped["W_H"][~spec.M_H] == 0)
 # ## 6. Checking the gradients
 #
 # `cw.gradcheck` audits `backward` against float64 finite differences of `forward` (a
-# fourth-order central stencil). The objective is a random linear functional of the outputs and
-# the last state, $f = \langle u, y \rangle + \langle w, h_{L-1} \rangle$ with Gaussian $u, w$
-# (never all ones, which would hide sign and permutation bugs). It checks
+# sixth-order central difference: Richardson extrapolation of the fourth-order stencil). The
+# objective is a random linear functional of the outputs and the last state,
+# $f = \langle u, y \rangle + \langle w, h_{L-1} \rangle$ with Gaussian $u, w$ (never all ones,
+# which would hide sign and permutation bugs). It checks
 #
 # * every free entry of every parameter, of `x` and of `h_init`, one at a time; and
 # * random directions $v$: numeric $\langle u, J v\rangle$ against analytic
@@ -272,7 +274,7 @@ for name, s in wirings.items():
 # %% [markdown]
 # ## Summary
 #
-# * The clock $c_t[i] = [(t_0 + t - \phi_i) \bmod T_i = 0]$ decides which modules update;
+# * The clock $\chi_t[i] = [(t_0 + t - \phi_i) \bmod T_i = 0]$ decides which modules update;
 #   `spec.active(L, t0)` computes it and `plotting.plot_clock` draws it.
 # * The wiring $C$ (module level) and its unit-level mask $M_H$ decide who reads whom; the
 #   original clockwork, full-duplex and odd-even wirings differ only there

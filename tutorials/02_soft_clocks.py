@@ -25,9 +25,10 @@
 #
 # Both replace the hard update by a gate $u \in [0, 1]$ per module,
 # $h_t = u_t \odot \tanh(a_t) + (1 - u_t) \odot \tilde h_{t-1}$; the CW-RNN is the case
-# $u = c \in \{0, 1\}$. This tutorial shows the gates, checks the hand-derived gradients, and
-# turns a soft clock back into an ordinary CW-RNN with `harden`. Every claim is asserted, and the
-# test suite runs this file. Figures are saved if `CWRNN_TUTORIAL_OUTDIR` names a directory.
+# $u_t = \chi_t \in \{0, 1\}$, its clock. This tutorial shows the gates, checks the hand-derived
+# gradients, and turns a soft clock back into an ordinary CW-RNN with `harden`. Every claim is
+# asserted, and the test suite runs this file. Figures are saved if `CWRNN_TUTORIAL_OUTDIR` names
+# a directory.
 
 # %%
 import os
@@ -100,12 +101,13 @@ assert cold.g[:, :, 0:2].max(axis=2).min() > 0.99
 # %% [markdown]
 # ## 2. Learned periods
 #
-# Each module $i$ puts weight $w_i(p) \propto \exp(-(\log p - \mu_i)^2 / 2\sigma_i^2)$ on the
-# candidate periods $p \in P$ and updates by $\alpha_i(t) = \sum_p w_i(p)\,[(t_0 + t) \bmod p
-# = 0]$, the probability that its clock fires. $\mu_i$ starts at the log of the schedule's
-# period. With $\sigma = 0.5$ the module that starts at period 4 spreads its weight over
-# 2..8: it fires fully only where every candidate fires (t = 0, 24, ...), about half-way at
-# t = 8 (where 1, 2, 4 and 8 fire but not 3 and 6), and hardly at all where only p = 1 fires.
+# Each module $i$ puts weight $w[i, p] \propto \exp(-(\lambda_p - \mu_i)^2 / 2\sigma_i^2)$, with
+# $\lambda_p = \log p$, on the candidate periods $p \in P$ and updates by
+# $\alpha_t[i] = \sum_p w[i, p]\,[(t_0 + t) \bmod p = 0]$, the probability that its clock fires.
+# $\mu_i$ starts at the log of the schedule's period. With $\sigma = 0.5$ the module that starts at
+# period 4 spreads its weight over 2..8: it fires fully only where every candidate fires
+# (t = 0, 24, ...), about half-way at t = 8 (where 1, 2, 4 and 8 fire but not 3 and 6), and
+# hardly at all where only p = 1 fires.
 
 # %%
 lp = LearnedPeriodSpec(base, candidates=[1, 2, 3, 4, 6, 8], form="static", sigma_init=0.5)

@@ -10,7 +10,7 @@ Implementations (each only if available): the NumPy reference (``numpy``), the N
 (``numba``), and two PyTorch eager CPU ports (``torch-masked``, ``torch-active``; see
 :mod:`cwrnn_np.bench.torch_ports`), which are first checked against the reference.
 
-Configurations (issue 3):
+Configurations:
 
 * (a) the paper's generation setting: 9 modules x 16 units, periods 1..256, L=320, B=1, D=1, O=1;
 * (b) classification-sized: 5 x 20 units, periods 1..16, L=100, B=32, D=12, O=9;

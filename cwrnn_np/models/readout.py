@@ -48,7 +48,7 @@ TEMPERED = tuple(kind for kind, fam in FAMILIES.items() if fam.tempered)
 
 
 class ReadoutCache(NamedTuple):
-    """Cache of a net with a readout layer: the family's cache and the readout's a_t."""
+    """Cache of a net with a readout layer: the family's cache and the readout's v_t."""
 
     core: object          # the family's cache (its y is z_t)
     v: np.ndarray         # (L, B, R) v_t = tanh(z_t)

@@ -4,7 +4,7 @@ Koutník, Greff, Gomez and Schmidhuber, "A Clockwork RNN", ICML 2014, Fig. 1 dra
 their periods and the slow-to-fast wiring; these helpers draw the same objects from a
 :class:`cwrnn_np.ClockworkSpec` (``docs/model.md`` defines them):
 
-* :func:`plot_clock`: the clock :math:`c_t[i] = [(t_0 + t - \phi_i) \bmod T_i = 0]` as an
+* :func:`plot_clock`: the clock :math:`\chi_t[i] = [(t_0 + t - \phi_i) \bmod T_i = 0]` as an
   n × L grid (module × step);
 * :func:`plot_connectivity`: the module-level connectivity C as an n × n image
   (row = receiving module i, column = sending module j);
@@ -117,7 +117,7 @@ def plot_clock(spec: ClockworkSpec, L: int, t0: int = 0, ax=None):
 
     Notes
     -----
-    .. math:: c_t[i] = [(t_0 + t - \phi_i) \bmod T_i = 0]
+    .. math:: \chi_t[i] = [(t_0 + t - \phi_i) \bmod T_i = 0]
 
     where :math:`T_i` is module i's period and :math:`\phi_i` its phase. An active module
     recomputes its state; an inactive one holds it.

@@ -99,10 +99,10 @@ def forward_numpy(params: dict, spec: ClockworkSpec, x: np.ndarray, h_init, t0: 
 
         \tilde h_{t-1} &= r \text{ if } s_t \text{ else } h_{t-1}           && (M2) \\
         a_t &= \tilde W_I x_t + \tilde W_H \tilde h_{t-1} + b_H             && (M3) \\
-        h_t[i] &= \tanh(a_t[i]) \text{ if } c_t[i] \text{ else } \tilde h_{t-1}[i] && (M4) \\
+        h_t[i] &= \tanh(a_t[i]) \text{ if } \chi_t[i] \text{ else } \tilde h_{t-1}[i] && (M4) \\
         y_t &= W_O h_t + b_O                                              && (M6)
 
-    where :math:`c_t[i] = [(t_0 + t - \phi_i) \bmod T_i = 0]` is the clock, :math:`s_t` the reset
+    where :math:`\chi_t[i] = [(t_0 + t - \phi_i) \bmod T_i = 0]` is the clock, :math:`s_t` the reset
     flag, :math:`\tilde W = W \odot M` the structurally masked weights (M1), :math:`r` the reset
     state (M5) and :math:`h_{-1}` = ``h_init`` (default r).
     """
@@ -111,7 +111,7 @@ def forward_numpy(params: dict, spec: ClockworkSpec, x: np.ndarray, h_init, t0: 
     W_I, W_H = masked_weights(params, spec)                        # (M1)
     r = reset_state(params, spec, dtype)                           # (M5)
     h_in = np.broadcast_to(r, (B, spec.hidden_size)) if h_init is None else h_init  # (B, H)
-    active = spec.active_units(L, t0)                              # (L, H) clock c_t
+    active = spec.active_units(L, t0)                              # (L, H) clock χ_t
     h = np.empty((L, B, spec.hidden_size), dtype)                  # (L, B, H)
     h_prev = h_in
     for t in range(L):
@@ -149,13 +149,13 @@ def backward_numpy(params: dict, spec: ClockworkSpec, dy: np.ndarray, cache: For
     .. math::
 
         \delta_t &= W_O^\top \bar y_t + \epsilon_{t+1}                                && (B2) \\
-        \bar a_t &= c_t \odot \delta_t \odot (1 - h_t^2)                             && (B3) \\
-        \bar{\tilde h}_{t-1} &= (1 - c_t) \odot \delta_t + \tilde W_H^\top \bar a_t    && (B4) \\
+        \bar a_t &= \chi_t \odot \delta_t \odot (1 - h_t^2)                             && (B3) \\
+        \bar{\tilde h}_{t-1} &= (1 - \chi_t) \odot \delta_t + \tilde W_H^\top \bar a_t && (B4) \\
         \epsilon_t &= 0 \text{ if } s_t \text{ else } \bar{\tilde h}_{t-1}            && (B5)
 
     and the weight gradients are sums over t of outer products (B6–B9), masked by M.
     :math:`\bar y_t` is ``dy[t]``; :math:`\epsilon_t` is the gradient reaching :math:`h_{t-1}`
-    from step t; :math:`c_t` is the clock and :math:`s_t` the reset flag.
+    from step t; :math:`\chi_t` is the clock and :math:`s_t` the reset flag.
     """
     x, h, active, reset = cache.x, cache.h, cache.active, cache.reset
     L, B, _ = x.shape

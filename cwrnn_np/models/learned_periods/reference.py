@@ -168,7 +168,7 @@ def backward_periods_numpy(params: dict, spec: LearnedPeriodSpec, dy: np.ndarray
     Notes
     -----
     With :math:`\delta_t = \partial\ell/\partial h_t`, :math:`v_t = \tanh(a_t)`,
-    :math:`\ell_p = \log p`, :math:`m_t[p]` the clock of candidate p, for module i:
+    :math:`\lambda_p = \log p`, :math:`m_t[p]` the clock of candidate p, for module i:
 
     .. math::
 
@@ -177,8 +177,8 @@ def backward_periods_numpy(params: dict, spec: LearnedPeriodSpec, dy: np.ndarray
         \bar\alpha_t[i] &= \textstyle\sum_{k \in i} \delta_t[k]\,(v_t[k] - \tilde h_{t-1}[k])
                                                                                     && (PB4) \\
         \bar e_t[i, p] &= \bar\alpha_t[i]\, w_t[i, p]\, (m_t[p] - \alpha_t[i])        && (PB5) \\
-        \bar\mu_t[i] &= \textstyle\sum_p \bar e_t[i, p]\, (\ell_p - \mu_t[i]) / \sigma_t[i]^2,
-        \quad \bar\sigma_t[i] = \textstyle\sum_p \bar e_t[i, p]\, (\ell_p - \mu_t[i])^2 /
+        \bar\mu_t[i] &= \textstyle\sum_p \bar e_t[i, p]\, (\lambda_p - \mu_t[i]) / \sigma_t[i]^2,
+        \quad \bar\sigma_t[i] = \textstyle\sum_p \bar e_t[i, p]\, (\lambda_p - \mu_t[i])^2 /
             \sigma_t[i]^3                                                          && (PB6) \\
         \bar\rho_t &= \bar\sigma_t \odot \tau\, \operatorname{sigmoid}(\rho_t)        && (PB7) \\
         \bar{\tilde h}_{t-1} &= (1 - \alpha_t) \odot \delta_t + \tilde W_H^\top \bar a_t

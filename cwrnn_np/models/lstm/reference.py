@@ -4,7 +4,7 @@ Every line of :func:`forward_lstm_numpy` follows ``docs/lstm.md`` (forward, equa
 every line of :func:`backward_lstm_numpy` its derivation (LB1–LB10); the equation tags in the
 comments name them.
 
-The carried state is one array :math:`s_t = [h_t; c_t]` of width 2H, so the LSTM has the API of
+The carried state is one array :math:`[h_t; c_t]` of width 2H, so the LSTM has the API of
 the CW-RNN: ``h_init`` (B, 2H), resets, chunked runs through ``cache.h_last``,
 ``grads["h_init"]`` (B, 2H) and ``dh_last`` (B, 2H). ``t0`` is accepted and ignored: an LSTM
 has no clock.
@@ -36,7 +36,7 @@ class LSTMCache(NamedTuple):
     x : (L, B, D) the inputs.
     h_init : (B, 2H) the carried-in state :math:`s_{-1} = [h_{-1}; c_{-1}]` actually used.
     r : (2H,) the reset state (:math:`h_0` if learned, else zeros).
-    h : (L, B, 2H) the states :math:`s_t = [h_t; c_t]`.
+    h : (L, B, 2H) the states :math:`[h_t; c_t]`.
     gates : (L, B, 4H) the gate activations :math:`[i_t; f_t; o_t; g_t]` (after σ and tanh).
     tanh_c : (L, B, H) :math:`\tanh(c_t)`.
     reset : (L,) bool, ``reset[s]``: the state entering step s was replaced by r.
@@ -236,7 +236,7 @@ def backward_lstm_numpy(params: dict, spec: LSTMSpec, dy: np.ndarray, cache: LST
         dp_i += (dz_i * c_prev).sum(axis=0)                         # (H,)
         dp_f += (dz_f * c_prev).sum(axis=0)                         # (H,)
         dp_o += (dz_o * s[t, :, H:]).sum(axis=0)                    # (H,)
-        # a reset cuts the path to s_{t-1}; the replaced state was r (LB9)
+        # a reset cuts the path to [h_{t-1}; c_{t-1}]; the replaced state was r (LB9)
         eps_prev = np.concatenate([dh_prev, dc_prev], axis=1)       # (B, 2H)
         if reset[t]:
             dr += eps_prev.sum(axis=0)

@@ -13,15 +13,15 @@ BPTT SB1–SB9 are derived in ``docs/variants.md``; the tags in the comments nam
     a_t &= \tilde W_I x_t + \tilde W_H \tilde h_{t-1} + b_H                            && (S2) \\
     z_t^G &= W_S^G [x_t; \tilde h_{t-1}] + b_S^G, \quad
         g_t^G = \operatorname{softmax}(z_t^G / \tau)                                  && (S3) \\
-    u_t[k] &= c_t[k] \cdot (g_t^G[k] \text{ if } k \in G \text{ else } 1)              && (S4) \\
+    u_t[k] &= \chi_t[k] \cdot (g_t^G[k] \text{ if } k \in G \text{ else } 1)              && (S4) \\
     h_t[k] &= u_t[k] \tanh(a_t[k]) + (1 - u_t[k]) \tilde h_{t-1}[k]
-        \text{ if } c_t[k] \text{ else } \tilde h_{t-1}[k]                            && (S5) \\
+        \text{ if } \chi_t[k] \text{ else } \tilde h_{t-1}[k]                            && (S5) \\
     y_t &= W_O h_t + b_O                                                               && (S6)
 
-where G is a group, :math:`c_t[k]` the clock of module k, :math:`\tau > 0` the temperature
+where G is a group, :math:`\chi_t[k]` the clock of module k, :math:`\tau > 0` the temperature
 (:attr:`SelectionSpec.temperature`, annealed by the trainer with ``model.temperature_end``) and
 :math:`u_t[k]` the update gate of module k (shared by its units). Modules outside groups have
-:math:`u = c`, so they are exactly the CW-RNN's; an inactive module is held bitwise.
+:math:`u = \chi`, so they are exactly the CW-RNN's; an inactive module is held bitwise.
 
 Shape letters: L time, B batch, D input, H hidden, O output, n modules, S selection rows (one
 per grouped module), K modules in a group.
@@ -96,7 +96,7 @@ def forward_select_numpy(params: dict, spec: SelectionSpec, x: np.ndarray, h_ini
     W_I, W_H = masked_weights(params, spec.base)                  # (M1)
     r = reset_state(params, spec.base, dtype)
     h_in = np.broadcast_to(r, (B, H)) if h_init is None else h_init
-    active_mod = spec.base.active(L, t0)                            # (L, n) clock c_t
+    active_mod = spec.base.active(L, t0)                            # (L, n) clock χ_t
     active = np.repeat(active_mod, spec.module_sizes, axis=1)       # (L, H)
     unit_row = _unit_rows(spec)                                     # (H,) selection row or -1
     grouped = unit_row >= 0                                         # (H,)
