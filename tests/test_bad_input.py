@@ -1,4 +1,4 @@
-"""Every invalid spec or input raises ValueError naming the field and the bad value (issue 2, §4)."""
+"""Every invalid spec or input raises ValueError naming the field and the bad value."""
 import numpy as np
 import pytest
 

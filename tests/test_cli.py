@@ -29,6 +29,7 @@ def gen_run(tmp_path, capsys, monkeypatch):
     return pathlib.Path(out.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_main_job_runs_with_no_flags(tmp_path):
     """`cwrnn train generation`, exactly as the README says, in a fresh process."""
     env = dict(os.environ, PYTHONWARNINGS="error::RuntimeWarning")
@@ -80,6 +81,7 @@ def test_text_sample(tmp_path, capsys, monkeypatch):
     assert len(out.rstrip("\n")) == 31 and set(out.rstrip("\n")) <= set("hello (world) [of] {brackets} ")
 
 
+@pytest.mark.slow
 def test_vowels_and_adding_train(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for args in (["vowels", "--set", f"data.data_dir={SHARED}", "--set", "train.batch_size=8"],
@@ -91,6 +93,7 @@ def test_vowels_and_adding_train(tmp_path, capsys, monkeypatch):
         assert "test:" in err
 
 
+@pytest.mark.slow
 def test_gradcheck_list_and_bench(capsys):
     code, out, err = run_cli(["gradcheck", "--backend", "all"], capsys)
     assert code == 0, out

@@ -4,12 +4,14 @@ import json
 import pathlib
 
 import numpy as np
+import pytest
 
 from cwrnn_np.experiments import CHARLM_CONFIGS, run_charlm, run_generation
 
 SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.mark.slow
 def test_generation_experiment_pipeline(tmp_path):
     res = run_generation(out_dir=tmp_path, budgets=(100,), families=("srn", "lstm", "cwrnn"),
                          clips=(0,), seeds=(0,), steps=20, progress=False, tag="g")
@@ -21,6 +23,7 @@ def test_generation_experiment_pipeline(tmp_path):
     assert (tmp_path / "g.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_charlm_small_pipeline(tmp_path):
     """Every row of the note's table, tiny networks, half a second of training each."""
     res = run_charlm(out_dir=tmp_path, path=SHARED / "tinyshakespeare.txt", seconds=0.5,

@@ -14,6 +14,7 @@ from strategies import examples, problems, random_params, specs
 TOL = 1e-6
 
 
+@pytest.mark.slow
 @settings(max_examples=examples(200))
 @given(problem=problems())
 def test_gradcheck_on_drawn_specs(backend, problem):
@@ -181,6 +182,7 @@ def test_last_step_loss_reads_only_the_last_valid_step():
     assert cw.softmax_cross_entropy_last(y2, np.array([0, 1, 2]), lengths)[0] == loss
 
 
+@pytest.mark.slow
 @settings(max_examples=examples(30))
 @given(problem=problems())
 def test_float32_matches_float64(backend, problem):

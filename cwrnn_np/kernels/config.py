@@ -1,14 +1,16 @@
 r"""Every Numba compile option of the package, in one place.
 
-The kernels in :mod:`cwrnn_np.kernels` are compiled once, at import, with
-``numba.njit(**JIT_OPTIONS)``; nothing else in the package passes options to Numba. Change a
-default here (or set the matching environment variable before the first import) and every kernel
-follows.
+Every kernel of the package (``cwrnn_np/models/<family>/kernels.py`` and the shared helpers in
+:mod:`cwrnn_np.kernels`) is decorated with ``numba.njit(**JIT_OPTIONS)``; nothing else passes
+options to Numba. A kernel compiles lazily, at its first call with a given signature, and with
+``cache=True`` later processes load the machine code from disk instead. Change a default here
+(or set the matching environment variable before the package's kernels are first imported) and
+every kernel follows.
 
-Environment overrides (read once, at import): ``CWRNN_NUMBA_CACHE``, ``CWRNN_NUMBA_FASTMATH``,
+Environment overrides (read once, when this module is imported): ``CWRNN_NUMBA_CACHE``, ``CWRNN_NUMBA_FASTMATH``,
 ``CWRNN_NUMBA_BOUNDSCHECK``, ``CWRNN_NUMBA_NOGIL`` (``0``/``1``) and ``CWRNN_NUMBA_ERROR_MODEL``
 (``numpy``/``python``). Numba's own ``NUMBA_DISABLE_JIT=1`` runs the kernels as plain Python
-(the test suite does so once, so coverage sees the kernel source); ``NUMBA_CACHE_DIR`` moves the
+(the test suite does so for every family, so coverage sees the kernel source); ``NUMBA_CACHE_DIR`` moves the
 on-disk cache.
 """
 from __future__ import annotations
