@@ -22,13 +22,9 @@ from typing import Sequence
 
 import numpy as np
 
+from .validation import check_count
+
 __all__ = ["exponential", "fibonacci", "symmetric", "linear", "random", "as_periods"]
-
-
-def _check_count(n, name="n"):
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {n!r}")
-    return int(n)
 
 
 def as_periods(periods: Sequence[int], field: str = "periods") -> list[int]:
@@ -60,7 +56,7 @@ def exponential(n: int, base: float = 2) -> list[int]:
     A non-integer base > 1 is allowed (the note's "different exponential series"); periods are
     rounded to the nearest integer, so neighbouring modules may then share a period.
     """
-    n = _check_count(n)
+    n = check_count(n, "n")
     if isinstance(base, bool) or not isinstance(base, numbers.Real) or not base > 1:
         raise ValueError(f"base must be a real number > 1, got {base!r}")
     if isinstance(base, numbers.Integral):
@@ -73,7 +69,7 @@ def fibonacci(n: int) -> list[int]:
 
     The sequence starts at 1, 2 so that no two modules share a period.
     """
-    n = _check_count(n)
+    n = check_count(n, "n")
     out = [1, 2]
     while len(out) < n:
         out.append(out[-1] + out[-2])
@@ -90,7 +86,7 @@ def symmetric(periods_or_n, base: float = 2) -> list[int]:
     * ``symmetric(fibonacci(3))`` is ``[1, 2, 3, 2, 1]``, the Fibonacci-symmetric schedule.
     """
     if isinstance(periods_or_n, numbers.Integral) and not isinstance(periods_or_n, bool):
-        n = _check_count(periods_or_n)
+        n = check_count(periods_or_n, "n")
         if n % 2 == 0:
             raise ValueError(f"symmetric(n) needs an odd n (one middle module), got n={n}")
         half = exponential((n + 1) // 2, base)
@@ -101,9 +97,9 @@ def symmetric(periods_or_n, base: float = 2) -> list[int]:
 
 def linear(n: int, step: int = 1, start: int = 1) -> list[int]:
     """Arithmetic periods ``start, start + step, ..., start + (n-1) step``."""
-    n = _check_count(n)
-    start = _check_count(start, "start")
-    step = _check_count(step, "step")
+    n = check_count(n, "n")
+    start = check_count(start, "start")
+    step = check_count(step, "step")
     return [start + i * step for i in range(n)]
 
 
@@ -114,9 +110,9 @@ def random(n: int, low: int, high: int, rng: np.random.Generator, sort: bool = T
     the same schedule. With ``sort=True`` (default) the periods ascend, so that the paper's
     slow-to-fast reading of "later module = slower" still holds.
     """
-    n = _check_count(n)
-    low = _check_count(low, "low")
-    high = _check_count(high, "high")
+    n = check_count(n, "n")
+    low = check_count(low, "low")
+    high = check_count(high, "high")
     if high < low:
         raise ValueError(f"high must be >= low, got low={low}, high={high}")
     if not isinstance(rng, np.random.Generator):

@@ -21,10 +21,12 @@ import numpy as np
 
 from . import masks
 from .schedules import as_periods
+from .validation import check_int
 
 __all__ = [
     "ClockworkSpec",
     "UnreachableModuleWarning",
+    "OnClockworkBase",
     "srn_spec",
     "split_phases",
     "odd_even",
@@ -40,14 +42,6 @@ class UnreachableModuleWarning(UserWarning):
 def _readonly(a: np.ndarray) -> np.ndarray:
     a.setflags(write=False)
     return a
-
-
-def _check_size(value, field, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{field} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{field} must be >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def clock(periods: Sequence[int], phases: Sequence[int], L: int, t0: int = 0) -> np.ndarray:
@@ -115,8 +109,8 @@ class ClockworkSpec:
 
     def __post_init__(self):
         set_ = object.__setattr__
-        set_(self, "input_size", _check_size(self.input_size, "input_size", 0))
-        set_(self, "output_size", _check_size(self.output_size, "output_size", 1))
+        set_(self, "input_size", check_int(self.input_size, "input_size", 0))
+        set_(self, "output_size", check_int(self.output_size, "output_size", 1))
         try:
             sizes = list(self.module_sizes)
         except TypeError:
@@ -124,7 +118,7 @@ class ClockworkSpec:
                              f"got {self.module_sizes!r}") from None
         if len(sizes) == 0:
             raise ValueError("module_sizes must not be empty")
-        sizes = tuple(_check_size(k, f"module_sizes[{i}]", 1) for i, k in enumerate(sizes))
+        sizes = tuple(check_int(k, f"module_sizes[{i}]", 1) for i, k in enumerate(sizes))
         set_(self, "module_sizes", sizes)
         n = len(sizes)
         periods = tuple(as_periods(self.periods, "periods"))
@@ -142,7 +136,7 @@ class ClockworkSpec:
             if len(phases) != n:
                 raise ValueError(f"phases must have one entry per module (n={n}), "
                                  f"got {len(phases)}: {phases}")
-            phases = tuple(_check_size(p, f"phases[{i}]", 0) for i, p in enumerate(phases))
+            phases = tuple(check_int(p, f"phases[{i}]", 0) for i, p in enumerate(phases))
             for i, (p, T) in enumerate(zip(phases, periods)):
                 if p >= T:
                     raise ValueError(f"phases[{i}] must satisfy 0 <= phase < period "
@@ -277,10 +271,10 @@ def split_phases(spec: ClockworkSpec, index: int, k: int) -> ClockworkSpec:
     ``k = 2`` is the note's odd-even split (:func:`odd_even`); ``k = 4`` its round robin.
     """
     n = spec.n_modules
-    index = _check_size(index, "index", 0)
+    index = check_int(index, "index", 0)
     if index >= n:
         raise ValueError(f"index must be < n_modules ({n}), got {index}")
-    k = _check_size(k, "k", 2)
+    k = check_int(k, "k", 2)
     T, phi, size = spec.periods[index], spec.phases[index], spec.module_sizes[index]
     # position in the new order of each old module (the split module becomes k entries)
     old_of_new = list(range(index)) + [index] * k + list(range(index + 1, n))
@@ -311,3 +305,16 @@ def odd_even(spec: ClockworkSpec, index: int = 0) -> ClockworkSpec:
 def round_robin(spec: ClockworkSpec, index: int = 0, k: int = 4) -> ClockworkSpec:
     """The note's round-robin modules: :func:`split_phases` with k = 4 by default."""
     return split_phases(spec, index, k)
+
+
+class OnClockworkBase:
+    """Mixin for the specs of the design note's variants, which build on a ``base``
+    :class:`ClockworkSpec`: the base's sizes, periods and ``learn_h0`` read through."""
+
+    input_size = property(lambda self: self.base.input_size)
+    output_size = property(lambda self: self.base.output_size)
+    hidden_size = property(lambda self: self.base.hidden_size)
+    n_modules = property(lambda self: self.base.n_modules)
+    module_sizes = property(lambda self: self.base.module_sizes)
+    periods = property(lambda self: self.base.periods)
+    learn_h0 = property(lambda self: self.base.learn_h0)

@@ -13,9 +13,7 @@ import numbers
 
 import numpy as np
 
-from .params import validate_params
-
-__all__ = ["check_int", "check_bool", "check_positive_float", "check_array", "reset_flags",
+__all__ = ["check_int", "check_count", "check_bool", "check_positive_float", "check_array", "reset_flags",
            "validate_call", "validate_backward_call"]
 
 
@@ -25,6 +23,15 @@ def check_int(value, field: str, minimum: int) -> int:
         raise ValueError(f"{field} must be an integer, got {value!r}")
     if value < minimum:
         raise ValueError(f"{field} must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_count(value, field: str, minimum: int = 1) -> int:
+    """``value`` as an int; it must be an integer (not a bool) and at least ``minimum``, with one
+    message for both faults (sizes, counts and lengths of the schedules and data sets)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
+            or value < minimum:
+        raise ValueError(f"{field} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
@@ -90,6 +97,8 @@ def reset_flags(resets, L: int) -> np.ndarray:
 def validate_call(params, spec, x, h_init, t0, resets, state_size: int):
     """The checks every family's forward call shares: params against ``spec.param_shapes()``,
     x (L >= 1, B >= 1, D, dtype, finite), h_init (B, ``state_size``), t0 and resets."""
+    from .params import validate_params  # params imports spec, which imports this module
+
     dtype = validate_params(params, spec)
     if isinstance(x, np.ndarray) and x.ndim == 3 and x.shape[0] == 0:
         raise ValueError(f"x is an empty sequence (L = 0, shape {x.shape}); need L >= 1")
@@ -111,6 +120,8 @@ def validate_backward_call(params, spec, dy, cache, dh_last, cache_type, made_by
     if not isinstance(cache, cache_type):
         raise ValueError(f"cache must be the {cache_type.__name__} returned by {made_by}, "
                          f"got {type(cache).__name__}")
+    from .params import validate_params  # params imports spec, which imports this module
+
     dtype = validate_params(params, spec)
     L, B, _ = cache.x.shape
     if cache.h.shape[2] != state_size:

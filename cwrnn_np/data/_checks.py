@@ -1,17 +1,9 @@
-"""Argument checks shared by the data modules; every message names the argument and its value."""
+"""Argument checks shared by the data modules; every message names the argument and its value.
+
+Integers are checked by :func:`cwrnn_np.validation.check_count`."""
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
-
-
-def check_int(value, name: str, minimum: int = 1) -> int:
-    """Return ``value`` as an ``int`` if it is an integer >= ``minimum``, else raise ValueError."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
-            or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def check_rng(rng, name: str = "rng") -> np.random.Generator:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_int
+from ..validation import check_count
 
 __all__ = ["embedded_clips", "matplotlib_clips", "generation_dataset", "scale_clip",
            "GENERATION_SOURCES", "SAMPLE_RATE"]
@@ -130,9 +130,9 @@ def embedded_clips(n_clips: int = 5, length: int = 320, seed: int = 0) -> np.nda
     bitwise repeatable on one machine; across CPUs and NumPy builds ``np.sin`` and ``np.exp`` may
     round the last bit differently.
     """
-    n_clips = check_int(n_clips, "n_clips")
-    length = check_int(length, "length", minimum=_MIN_LENGTH)
-    seed = check_int(seed, "seed", minimum=0)
+    n_clips = check_count(n_clips, "n_clips")
+    length = check_count(length, "length", minimum=_MIN_LENGTH)
+    seed = check_count(seed, "seed", minimum=0)
     n = np.arange(length, dtype=np.float64)  # (N,)
     k = np.arange(1, _HARMONICS + 1, dtype=np.float64)  # (K_h,)
     clips = np.empty((n_clips, length), dtype=np.float64)  # (K, N)
@@ -187,9 +187,9 @@ def _matplotlib_windows(source, length, n_clips, min_range):
     """Clips plus the channel and start sample of each, for :func:`generation_dataset`."""
     if source not in _MPL_FILES:
         raise ValueError(f"source must be one of {sorted(_MPL_FILES)}, got {source!r}")
-    length = check_int(length, "length", minimum=2)
+    length = check_count(length, "length", minimum=2)
     if n_clips is not None:
-        n_clips = check_int(n_clips, "n_clips")
+        n_clips = check_count(n_clips, "n_clips")
     if isinstance(min_range, bool) or not isinstance(min_range, (int, float, np.floating)) \
             or not 0.0 <= min_range < 1.0:
         raise ValueError(f"min_range must be a number in [0, 1), got {min_range!r}")

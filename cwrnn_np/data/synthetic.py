@@ -20,7 +20,8 @@ import math
 
 import numpy as np
 
-from ._checks import check_int, check_rng
+from ..validation import check_count
+from ._checks import check_rng
 
 __all__ = ["adding_problem", "copy_memory", "copy_memory_baseline", "hold_problem",
            "regimes_problem"]
@@ -52,8 +53,8 @@ def adding_problem(n: int, length: int, rng: np.random.Generator
     x : (T, N, 2) float64, channel 0 the values, channel 1 the markers (0 or 1).
     y : (N, 1) float64, the sums, in [0, 2); the target of the last step.
     """
-    n = check_int(n, "n")
-    T = check_int(length, "length", minimum=2)
+    n = check_count(n, "n")
+    T = check_count(length, "length", minimum=2)
     rng = check_rng(rng)
     half = T // 2
     x = np.zeros((T, n, 2))  # (T, N, 2)
@@ -103,11 +104,11 @@ def copy_memory(n: int, length: int, rng: np.random.Generator, n_symbols: int = 
     x : (length + 2C, N, S + 2) float64, the one-hot input ids.
     y : (length + 2C, N) int64, the target ids, in 0..S.
     """
-    n = check_int(n, "n")
-    length = check_int(length, "length")
+    n = check_count(n, "n")
+    length = check_count(length, "length")
     rng = check_rng(rng)
-    S = check_int(n_symbols, "n_symbols")
-    C = check_int(n_copy, "n_copy")
+    S = check_count(n_symbols, "n_symbols")
+    C = check_count(n_copy, "n_copy")
     T = length + 2 * C
     symbols = rng.integers(1, S + 1, size=(C, n))  # (C, N)
     ids = np.zeros((T, n), dtype=np.int64)  # (T, N) input ids
@@ -129,9 +130,9 @@ def copy_memory_baseline(length: int, n_symbols: int = 8, n_copy: int = 10) -> f
 
     (Arjovsky et al. 2016: a model that cannot remember does no better.)
     """
-    length = check_int(length, "length")
-    S = check_int(n_symbols, "n_symbols")
-    C = check_int(n_copy, "n_copy")
+    length = check_count(length, "length")
+    S = check_count(n_symbols, "n_symbols")
+    C = check_count(n_copy, "n_copy")
     return C * math.log(S) / (length + 2 * C)
 
 
@@ -162,9 +163,9 @@ def hold_problem(n: int, length: int, period: int, rng: np.random.Generator
     -------
     x : (T, N, 2) float64; y : (T, N, 1) float64, the held values.
     """
-    n = check_int(n, "n")
-    T = check_int(length, "length")
-    P = check_int(period, "period")
+    n = check_count(n, "n")
+    T = check_count(length, "length")
+    P = check_count(period, "period")
     rng = check_rng(rng)
     events = np.arange(0, T, P)                                     # steps with a new value
     v = rng.uniform(-1.0, 1.0, size=(len(events), n))               # (T/P, N)
@@ -195,9 +196,9 @@ def regimes_problem(n: int, length: int, block: int, rng: np.random.Generator
     -------
     x : (T, N, 2) float64; y : (T, N, 1) float64.
     """
-    n = check_int(n, "n")
-    T = check_int(length, "length", minimum=3)
-    K = check_int(block, "block")
+    n = check_count(n, "n")
+    T = check_count(length, "length", minimum=3)
+    K = check_count(block, "block")
     rng = check_rng(rng)
     u = rng.uniform(-1.0, 1.0, size=(T, n))                         # (T, N)
     start = rng.choice([-1.0, 1.0], size=n)                         # (N,)

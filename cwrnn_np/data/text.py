@@ -20,7 +20,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ._checks import check_ids, check_int, check_rng
+from ..validation import check_count
+from ._checks import check_ids, check_rng
 
 __all__ = ["read_text", "stdlib_corpus", "STDLIB_FILES", "Vocabulary", "split", "batch_stream",
            "random_windows", "one_hot"]
@@ -76,7 +77,7 @@ def stdlib_corpus(max_chars: int | None = None) -> str:
         if fewer than three quarters of the files exist, listing the missing ones.
     """
     if max_chars is not None:
-        max_chars = check_int(max_chars, "max_chars")
+        max_chars = check_count(max_chars, "max_chars")
     root = pathlib.Path(sysconfig.get_paths()["stdlib"])
     present = [root / name for name in STDLIB_FILES if (root / name).is_file()]
     if 4 * len(present) < 3 * len(STDLIB_FILES):
@@ -256,8 +257,8 @@ def batch_stream(ids, L: int, B: int, drop_last: bool = True
     y : (L, B) int64, the targets, ``x`` shifted by one step in each stream.
     """
     ids = check_ids(ids, "ids")
-    L = check_int(L, "L")
-    B = check_int(B, "B")
+    L = check_count(L, "L")
+    B = check_count(B, "B")
     S = (ids.size - 1) // B
     if S < L:
         raise ValueError(f"ids has {ids.size} ids, too few for B={B} streams of one chunk of "
@@ -292,8 +293,8 @@ def random_windows(ids, L: int, B: int, rng: np.random.Generator
     x : (L, B) int64; y : (L, B) int64.
     """
     ids = check_ids(ids, "ids")
-    L = check_int(L, "L")
-    B = check_int(B, "B")
+    L = check_count(L, "L")
+    B = check_count(B, "B")
     rng = check_rng(rng)
     if ids.size < L + 1:
         raise ValueError(f"ids has {ids.size} ids, too few for windows of L={L} (needs L + 1)")
@@ -307,7 +308,7 @@ def one_hot(ids, V: int) -> np.ndarray:
 
     Any shape of ``ids`` works; the result has shape ``ids.shape + (V,)``.
     """
-    V = check_int(V, "V")
+    V = check_count(V, "V")
     ids = np.asarray(ids)
     if ids.size and not np.issubdtype(ids.dtype, np.integer):
         raise ValueError(f"ids must hold integer ids, got dtype {ids.dtype}")

@@ -27,6 +27,7 @@ import numbers
 import numpy as np
 
 from ..spec import ClockworkSpec
+from ..validation import check_int
 
 __all__ = ["plot_clock", "plot_connectivity", "plot_hidden_mask", "plot_states",
            "module_labels"]
@@ -40,14 +41,6 @@ _BOUNDARY = dict(color="tab:red", linewidth=0.8)
 def _check_spec(spec):
     if not isinstance(spec, ClockworkSpec):
         raise ValueError(f"spec must be a ClockworkSpec, got {type(spec).__name__}")
-
-
-def _check_int(value, field, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{field} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{field} must be >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _axes(ax, figsize):
@@ -123,8 +116,8 @@ def plot_clock(spec: ClockworkSpec, L: int, t0: int = 0, ax=None):
     recomputes its state; an inactive one holds it.
     """
     _check_spec(spec)
-    L = _check_int(L, "L", 1)
-    t0 = _check_int(t0, "t0", 0)
+    L = check_int(L, "L", 1)
+    t0 = check_int(t0, "t0", 0)
     n = spec.n_modules
     ax = _axes(ax, figsize=(min(2.5 + 0.13 * L, 12.0), 1.0 + 0.35 * n))
     active = spec.active(L, t0).T.astype(np.int8)  # (n, L)
@@ -257,7 +250,7 @@ def plot_states(h: np.ndarray, spec: ClockworkSpec, b: int = 0, ax=None):
                          f"axis, got shape {h.shape}")
     if L < 1:
         raise ValueError(f"h has no time steps (shape {h.shape}); need L >= 1")
-    b = _check_int(b, "b", 0)
+    b = check_int(b, "b", 0)
     if b >= B:
         raise ValueError(f"b must be < B = {B}, got {b}")
     if not np.issubdtype(h.dtype, np.floating):

@@ -16,7 +16,8 @@ import numbers
 import numpy as np
 
 from ...params import init_params
-from ...spec import ClockworkSpec
+from ...spec import ClockworkSpec, OnClockworkBase
+from ...validation import check_positive_float
 
 __all__ = ["LearnedPeriodSpec", "FORMS", "default_candidates", "init_period_params"]
 
@@ -35,7 +36,7 @@ def default_candidates(periods) -> tuple:
 
 
 @dataclasses.dataclass(frozen=True)
-class LearnedPeriodSpec:
+class LearnedPeriodSpec(OnClockworkBase):
     r"""A CW-RNN whose module periods are learned distributions (no parameters).
 
     Parameters
@@ -83,20 +84,8 @@ class LearnedPeriodSpec:
         if self.form not in FORMS:
             raise ValueError(f"form must be one of {FORMS}, got {self.form!r}")
         for field in ("sigma_init", "temperature"):
-            v = getattr(self, field)
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) \
-                    or not np.isfinite(v) or v <= 0:
-                raise ValueError(f"{field} must be a finite number > 0, got {v!r}")
-            set_(self, field, float(v))
+            set_(self, field, check_positive_float(getattr(self, field), field))
 
-    # ----- the base CW-RNN's fields ----------------------------------------------------------
-    input_size = property(lambda self: self.base.input_size)
-    output_size = property(lambda self: self.base.output_size)
-    hidden_size = property(lambda self: self.base.hidden_size)
-    n_modules = property(lambda self: self.base.n_modules)
-    module_sizes = property(lambda self: self.base.module_sizes)
-    periods = property(lambda self: self.base.periods)
-    learn_h0 = property(lambda self: self.base.learn_h0)
 
     @property
     def log_candidates(self) -> np.ndarray:

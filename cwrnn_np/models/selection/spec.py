@@ -16,14 +16,14 @@ from functools import cached_property
 import numpy as np
 
 from ...params import init_params
-from ...spec import ClockworkSpec
+from ...spec import ClockworkSpec, OnClockworkBase
 from ...validation import check_positive_float
 
 __all__ = ["SelectionSpec", "group_modules", "init_select_params"]
 
 
 @dataclasses.dataclass(frozen=True)
-class SelectionSpec:
+class SelectionSpec(OnClockworkBase):
     r"""A CW-RNN whose same-clock module groups are softly selected (no parameters).
 
     Parameters
@@ -75,15 +75,8 @@ class SelectionSpec:
         object.__setattr__(self, "temperature",
                            check_positive_float(self.temperature, "temperature"))
 
-    # ----- the base CW-RNN's fields ----------------------------------------------------------
-    input_size = property(lambda self: self.base.input_size)
-    output_size = property(lambda self: self.base.output_size)
-    hidden_size = property(lambda self: self.base.hidden_size)
-    n_modules = property(lambda self: self.base.n_modules)
-    module_sizes = property(lambda self: self.base.module_sizes)
-    periods = property(lambda self: self.base.periods)
+    # the base's phases (a group shares one clock)
     phases = property(lambda self: self.base.phases)
-    learn_h0 = property(lambda self: self.base.learn_h0)
 
     @cached_property
     def select_modules(self) -> np.ndarray:
