@@ -9,7 +9,10 @@ import cwrnn_np as cw
 from cwrnn_np.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from cwrnn_np.training.config import ConfigError, apply_overrides, load_config
 from cwrnn_np.training.tasks import task_defaults
-from cwrnn_np.training.train import ForgettingSchedule, TrainingDiverged, build_spec, train
+from cwrnn_np import schedules
+from cwrnn_np.training.train import (ForgettingSchedule, TrainingDiverged, TrainState,
+                                     batch_at, build_spec, load_run, setup_run, train,
+                                     train_step)
 
 SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -274,3 +277,66 @@ def test_clock_start_offsets_every_call(tmp_path, monkeypatch):
     assert seen and set(seen) == {1}
     with pytest.raises(ConfigError, match="clock_start must be >= 0"):
         train(tiny("generation", tmp_path, **{"model.clock_start": -1}), run_dir=tmp_path / "x")
+
+
+def test_train_step_is_pure_and_is_what_train_runs(tmp_path):
+    """Stepping train_step by hand over batch_at equals train(), bitwise; a step leaves its input
+    state untouched, so the same (state, batch) gives the same result twice."""
+    cfg = tiny("generation", tmp_path, **{"train.steps": 6, "train.chunk_length": 16,
+                                          "train.eval_every": 0})
+    setup = setup_run(cfg)
+    params = setup.net.init(np.random.default_rng([cfg.train.seed, 0]))
+    state = TrainState(params=params, opt_state=setup.opt.init(params), step=0)
+    losses = []
+    for _ in range(cfg.train.steps):
+        before = {k: v.copy() for k, v in state.params.items()}
+        batch = batch_at(setup, state.step)
+        new, metrics = train_step(state, batch, setup)
+        again, _ = train_step(state, batch, setup)
+        assert _same_params(state.params, before) and _same_params(new.params, again.params)
+        assert new.step == state.step + 1 and new.carried is not None  # chunks carry the state
+        losses.append(metrics["loss"])
+        state = new
+    res = train(cfg, run_dir=tmp_path / "r")
+    assert _same_params(res.params, state.params)
+    recs = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["loss"] for r in recs if r["split"] == "train"] == losses
+
+
+def test_random_schedule_is_drawn_from_train_seed(tmp_path):
+    cfg = task_defaults("generation")
+    apply_overrides(cfg, ["model.periods=random"])                 # 9 periods from 1..256
+    first, other = build_spec(cfg.model, 0, 1, seed=1), build_spec(cfg.model, 0, 1, seed=2)
+    assert first.periods != other.periods
+    assert build_spec(cfg.model, 0, 1, seed=1).periods == first.periods
+    assert all(1 <= p <= 256 for p in first.periods)
+    assert list(first.periods) == sorted(first.periods)
+    # the trainer draws them from train.seed and stores them in the checkpoint
+    run = tiny("generation", tmp_path, **{"model.periods": "random", "model.n_modules": 4,
+                                          "train.seed": 3, "train.steps": 2})
+    res = train(run, run_dir=tmp_path / "r", plots=False)
+    assert res.net.spec.periods == build_spec(run.model, 0, 1, seed=3).periods
+    assert tuple(load_checkpoint(tmp_path / "r")[2]["spec"]["spec"]["periods"]) == \
+        res.net.spec.periods
+
+
+def test_old_random_schedule_checkpoints_load_and_resume_with_their_periods(tmp_path):
+    """Older code drew "random" periods from default_rng(0) whatever the seed; its checkpoints
+    store those periods, and loading or resuming uses them instead of drawing new ones."""
+    old = schedules.random(4, 1, 8, np.random.default_rng(0))     # [3, 5, 6, 7]
+    sets = {"model.n_modules": 4, "train.seed": 5}
+    explicit = tiny("generation", tmp_path, **sets, **{"model.periods": str(old)})
+    whole = train(explicit, run_dir=tmp_path / "whole", plots=False)
+    train(explicit, run_dir=tmp_path / "old", until=12)
+    # the checkpoint as older code wrote it: the config says "random", the spec has its draw
+    params, opt_state, meta, arrays = load_checkpoint(tmp_path / "old")
+    meta["config"]["model"]["periods"] = "random"
+    save_checkpoint(tmp_path / "old", params, opt_state, meta, arrays)
+    random_cfg = tiny("generation", tmp_path, **sets, **{"model.periods": "random"})
+    assert build_spec(random_cfg.model, 0, 1, seed=5).periods != tuple(old)
+    cfg, net, loaded, _ = load_run(tmp_path / "old")
+    assert cfg.model.periods == "random" and net.spec.periods == tuple(old)
+    assert _same_params(loaded, params)
+    resumed = train(random_cfg, resume=tmp_path / "old", plots=False)
+    assert resumed.net.spec.periods == tuple(old) and resumed.step == whole.step
+    assert _same_params(resumed.params, whole.params)

@@ -100,7 +100,7 @@ def run_learned_periods(out_dir="docs/experiments", starts=(16, 32), seeds=(0, 1
                     return
                 from ..training.train import build_net, temperature_at
                 if cfg.model.variant.startswith("learned"):
-                    net = build_net(cfg.model, 2, 1).at_temperature(
+                    net = build_net(cfg.model, 2, 1, cfg.train.seed).at_temperature(
                         temperature_at(cfg.model, step, steps))
                     mp = module_periods(params, net.spec, probe)
                     track.append((step, np.exp(mp["mean_log"]).tolist(),

@@ -201,12 +201,16 @@ class Config:
 SECTIONS = {"model": ModelConfig, "optim": OptimConfig, "train": TrainConfig, "data": DataConfig}
 
 
+def _members(annotation) -> tuple:
+    """The types a field annotation admits: the members of a union, or the type itself."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return typing.get_args(annotation)
+    return (annotation,)
+
+
 def _type_ok(value, annotation) -> bool:
     """Whether ``value`` fits a field annotation (str, int, float, bool, list, None unions)."""
-    if isinstance(annotation, str):
-        annotation = eval(annotation, {"list": list}, {})  # annotations are postponed strings
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         return any(_type_ok(value, a) for a in typing.get_args(annotation))
     if annotation is type(None):
         return value is None
@@ -216,7 +220,7 @@ def _type_ok(value, annotation) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if annotation is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation is list or origin is list:
+    if annotation is list or typing.get_origin(annotation) is list:
         return isinstance(value, list)
     if annotation is str:
         return isinstance(value, str)
@@ -224,7 +228,9 @@ def _type_ok(value, annotation) -> bool:
 
 
 def _type_name(annotation) -> str:
-    return str(annotation).replace("typing.", "")
+    """An annotation as it is written in the dataclass, e.g. ``int | None``."""
+    return " | ".join("None" if a is type(None) else getattr(a, "__name__", str(a))
+                      for a in _members(annotation))
 
 
 def _set_field(section_obj, section: str, key: str, value):
@@ -232,11 +238,12 @@ def _set_field(section_obj, section: str, key: str, value):
     if key not in fields:
         raise ConfigError(f"unknown key {section}.{key}; valid keys: "
                           f"{', '.join(f'{section}.{k}' for k in fields)}")
-    ann = fields[key].type
+    # the annotations are postponed strings (PEP 563); get_type_hints resolves them to types
+    ann = typing.get_type_hints(type(section_obj))[key]
     if not _type_ok(value, ann):
         raise ConfigError(f"{section}.{key} must be of type {_type_name(ann)}, "
                           f"got {value!r} ({type(value).__name__})")
-    if "float" in str(ann) and "int" not in str(ann) and isinstance(value, int) \
+    if float in _members(ann) and int not in _members(ann) and isinstance(value, int) \
             and not isinstance(value, bool):
         value = float(value)  # lr = 1 in TOML is an int; store the float it means
     setattr(section_obj, key, value)
