@@ -13,6 +13,8 @@ So agreement is "relative 1e-12" in the norm-wise sense: every entry within 1e-1
 of the array's largest entry, ``|got - want| <= 1e-12 (|want| + max|want|)``; the worst seen is
 1e-13 of max|want|. Structural zeros and held states are checked bitwise, not to a tolerance.
 """
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -196,6 +198,25 @@ def test_warmup_compiles_both_dtypes():
     assert all(s >= 0 for s in seconds.values())
 
 
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="no signatures without JIT")
+def test_kernels_compile_one_signature_per_dtype():
+    """The wrappers pass the kernels named tuples of C-contiguous arrays of fixed kinds, so a
+    kernel compiles once per dtype whatever the problem (small or large O, h_init, dh_last)."""
+    numba_backend.warmup()
+    rng = np.random.default_rng(3)
+    for O, B in ((1, 1), (17, 4)):
+        spec = cw.ClockworkSpec(9, O, (3, 2), (1, 2), learn_h0=True)
+        params = random_params(spec, rng)
+        x = rng.standard_normal((5, B, 9))
+        y, cache = cw.forward(params, spec, x, h_init=np.zeros((B, 5)), resets=[2],
+                              backend="numba")
+        cw.backward(params, spec, rng.standard_normal(y.shape), cache,
+                    rng.standard_normal((B, 5)), backend="numba")
+    for kernel in (clockwork.clockwork_forward_kernel, clockwork.clockwork_backward_kernel,
+                   clockwork.clock_lists, clockwork.active_lists):
+        assert len(kernel.signatures) <= 2, kernel.signatures
+
+
 @settings(max_examples=examples(100), deadline=None)
 @given(periods=st.lists(st.sampled_from([1, 2, 3, 4, 5, 7, 8, 16]), min_size=1, max_size=5),
        data=st.data())
@@ -207,15 +228,17 @@ def test_clock_lists_are_the_clock(periods, data):
     L = data.draw(st.integers(0, 40))
     t0 = data.draw(st.integers(0, 300))
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    act_ptr, act_mod, active = clockwork.clock_lists(
+    lists = clockwork.clock_lists(
         np.array(periods, dtype=np.int64), np.array(phases, dtype=np.int64), offsets, L, t0)
+    step_ptr, module, active = lists.step_ptr, lists.module, lists.active
     want = cw.clock(periods, phases, L, t0)                      # (L, n)
-    assert act_ptr.shape == (L + 1,) and act_ptr[0] == 0
+    assert step_ptr.shape == (L + 1,) and step_ptr[0] == 0
     for t in range(L):
-        assert sorted(act_mod[act_ptr[t]:act_ptr[t + 1]]) == list(np.flatnonzero(want[t]))
+        assert sorted(module[step_ptr[t]:step_ptr[t + 1]]) == list(np.flatnonzero(want[t]))
     assert np.array_equal(active, np.repeat(want, sizes, axis=1))
-    ptr2, mod2 = clockwork.active_lists(active, offsets)
-    assert np.array_equal(ptr2, act_ptr) and np.array_equal(np.sort(mod2), np.sort(act_mod))
+    again = clockwork.active_lists(active, offsets)
+    assert np.array_equal(again.step_ptr, step_ptr)
+    assert np.array_equal(np.sort(again.module), np.sort(module))
 
 
 def test_kernel_tanh_is_within_one_and_a_half_ulp():

@@ -295,6 +295,24 @@ def test_select_numba_matches_numpy_on_wide_shapes():
     assert_backends_agree(problem, rng.standard_normal((5, base.hidden_size)), RTOL64)
 
 
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="no signatures without JIT")
+def test_select_numba_compiles_one_signature_per_dtype():
+    """The wrappers pass the kernels named tuples of C-contiguous arrays of fixed kinds, so each
+    kernel compiles once per dtype (float64 and float32 here)."""
+    from cwrnn_np.models.selection import kernels
+    rng = np.random.default_rng(2)
+    base = cw.ClockworkSpec(9, 3, (2, 2, 3), (1, 1, 2), learn_h0=True)
+    spec = SelectionSpec(base, [[0, 1]], 0.8)
+    for dtype, B in ((np.float64, 1), (np.float32, 5), (np.float64, 4)):
+        params = random_select_params(spec, rng, dtype=dtype)
+        x = rng.standard_normal((6, B, 9)).astype(dtype)
+        y, cache = forward_select(params, spec, x, None, 1, [3], backend="numba")
+        backward_select(params, spec, rng.standard_normal(y.shape).astype(dtype), cache,
+                        rng.standard_normal((B, 7)).astype(dtype), backend="numba")
+    for kernel in (kernels.select_forward_kernel, kernels.select_backward_kernel):
+        assert len(kernel.signatures) <= 2, kernel.signatures
+
+
 # ----- invariants -----------------------------------------------------------------------------
 
 def _state_entering(cache, t):

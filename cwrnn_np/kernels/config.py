@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-__all__ = ["NumbaConfig", "CONFIG", "JIT_OPTIONS"]
+__all__ = ["NumbaConfig", "CONFIG", "JIT_OPTIONS", "HELPER_OPTIONS"]
 
 
 def _env_flag(name: str, default: bool) -> bool:
@@ -69,3 +69,13 @@ CONFIG = NumbaConfig(
 
 #: ``numba.njit(**JIT_OPTIONS)`` compiles every kernel of the package.
 JIT_OPTIONS = CONFIG.jit_options()
+
+#: Compile options of the kernels' helpers that allocate nothing: JIT_OPTIONS without Numba's
+#: reference counting (NRT). With NRT on, a helper that binds arrays (or named tuples of
+#: arrays) and has a loop or a branch pays an atomic increment and decrement per array at every
+#: call, even when ``inline="always"`` inlines it: about 10 ns per array, more than the work of
+#: a helper called per module and step for a single short sequence. Without NRT the arguments
+#: are borrowed from the caller, which holds them for the whole call, and LLVM inlines the
+#: small helpers. (Reading a field of a named tuple inside a loop costs the same update, so
+#: the kernels bind the fields their time loop reads once, before it.)
+HELPER_OPTIONS = dict(JIT_OPTIONS, _nrt=False)  # _nrt: a Numba option without public docs

@@ -3,8 +3,14 @@ r"""Small dense linear algebra for the kernels: block products, outer products, 
 Every function adds into a slice of an output buffer, reading blocks of the operands by offset,
 so the family kernels can compute only the blocks that the wiring and the clock require. All are
 plain loops whose innermost loop runs from index 0 over contiguous memory, so that LLVM emits
-SIMD code without reassociating any sum (fastmath stays off); ``docs/performance.md`` has the
-measurements behind the row and tile variants.
+SIMD code without reassociating any sum (fastmath stays off).
+
+Two shapes of loop: a *row* kernel for one batch row (B = 1, the generation setting), and a
+*tile* kernel for B >= 2 that updates two output rows per pass over four rows of the weights,
+so that each load of a weight row serves two batch rows. :func:`add_block_product` and
+:func:`add_outer_products` pick one by B; a hot loop may call the row or tile kernel directly.
+``np.dot`` is not used: inside Numba it calls BLAS through SciPy, which is not a dependency.
+``docs/performance.md`` has the measurements behind these choices.
 
 Shape letters: B batch rows, K the reduced dimension, N the output columns.
 """
@@ -23,8 +29,8 @@ def add_row_product(out, o0, a, a0, W, w0, v0, K, N):
     r""":func:`add_block_product` for one row (B = 1, a vector times a block of W).
 
     Four rows of W per pass over ``out[0, o0:o0+N]``, summed as in the batched tile, so both
-    give bitwise the same result for a row; a separate function so that the short loops of the
-    generation setting (a) carry no batch-tile code.
+    give bitwise the same result for a row; a separate function so that the short loops of a
+    single sequence carry no batch-tile code.
     """
     o = out[0, o0:o0 + N]
     c = 0
@@ -56,8 +62,8 @@ def add_tile_product(out, o0, a, a0, W, w0, v0, K, N):
     load of W serves two batch rows and each load and store of ``out`` four rows of W. The
     innermost loop runs over contiguous memory from index 0, which Numba compiles to SIMD
     instructions without reassociating any sum; each element sums the rows of W in the same
-    order as :func:`add_row_product`. (A 4 x 4 tile needs more run-time alias checks than LLVM
-    emits by default and is slower for N <= 32; see the module docstring.)
+    order as :func:`add_row_product`. Two output rows, not four: with four, LLVM needs more
+    run-time alias checks per loop, which costs more than it saves on short rows.
     """
     B = out.shape[0]
     c = 0
@@ -112,8 +118,8 @@ def add_block_product(out, o0, a, a0, W, w0, v0, K, N):
     The one matrix-product pattern of both passes. ``out`` (B, ·), ``a`` (B, ·) and ``W`` are
     C-contiguous 2-D arrays; only the named block of W is read, row by row. Dispatches on B:
     :func:`add_row_product` for B = 1, :func:`add_tile_product` otherwise. Kept this small
-    so that LLVM inlines it, and with it the row product: a real call passes every array as
-    several arguments, which costs as much as a 16 x 16 block in setting (a).
+    so that LLVM inlines it: a real call passes every array as several arguments, which costs
+    about as much as a 16 x 16 block product.
     """
     if out.shape[0] == 1:
         add_row_product(out, o0, a, a0, W, w0, v0, K, N)

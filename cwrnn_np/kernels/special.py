@@ -2,7 +2,8 @@ r"""Element-wise functions for the kernels: sigmoid, softplus, and vectorisable 
 
 :func:`tanh_inplace` and :func:`exp_inplace` are S. L. Moshier's Cephes algorithms written as
 branch-free loops that LLVM vectorises (the C library's ``tanh`` and ``exp`` are one opaque call
-per element). Both share the exponential of :func:`_exp_pade`. The NumPy references use
+per element). Both use the same Cody–Waite reduction and Padé approximant of the exponential,
+written out in each so that each loop stays one vectorisable body. The NumPy references use
 :mod:`cwrnn_np.activations`, to rounding the same functions.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ __all__ = ["sigmoid_scalar", "softplus_scalar", "tanh_inplace", "exp_inplace"]
 def sigmoid_scalar(z):
     r""":math:`\sigma(z) = 1 / (1 + e^{-z})` without overflow: with :math:`e = e^{-|z|}`,
     :math:`1/(1 + e)` for :math:`z \ge 0`, :math:`e/(1 + e)` otherwise (as
-    :func:`cwrnn_np.lstm.sigmoid`)."""
+    :func:`cwrnn_np.activations.sigmoid`)."""
     if z >= 0:
         return 1.0 / (1.0 + math.exp(-z))
     e = math.exp(z)
@@ -31,7 +32,7 @@ def sigmoid_scalar(z):
 @njit(**JIT_OPTIONS)
 def softplus_scalar(z):
     r""":math:`\log(1 + e^z) = \max(z, 0) + \log(1 + e^{-|z|})` without overflow (as
-    ``np.logaddexp(0, z)``, :func:`cwrnn_np.learned_periods.softplus`)."""
+    ``np.logaddexp(0, z)``, :func:`cwrnn_np.activations.softplus`)."""
     if z > 0:
         return z + math.log1p(math.exp(-z))
     return math.log1p(math.exp(z))
@@ -43,11 +44,11 @@ def tanh_inplace(v):
 
     Notes
     -----
-    The C library's ``tanh`` is one opaque call per element (about 20 ns here), which made tanh
-    a third of the forward pass; this branch-free version runs in SIMD registers (about 3 ns
-    per element) and is within 1.5 ulp of the exact value in float64 (NumPy's own ``np.tanh``:
-    1.2 ulp; both measured against long double on normal, uniform and log-uniform samples). It
-    is S. L. Moshier's Cephes ``tanh`` and ``exp``:
+    The C library's ``tanh`` is one opaque call per element, which LLVM cannot vectorise; this
+    branch-free version runs in SIMD registers and is within 1.5 ulp of the exact value in
+    float64 (NumPy's own ``np.tanh``: 1.2 ulp; both measured against long double on normal,
+    uniform and log-uniform samples; ``tests/test_numba_backend.py`` checks the bound). It is
+    S. L. Moshier's Cephes ``tanh`` and ``exp``:
 
     .. math::
 
@@ -99,7 +100,7 @@ def exp_inplace(v):
     r"""``v[:] = exp(v)`` for a 1-D contiguous float array of values :math:`\le 0` (the softmax's
     exponents after the maximum is subtracted), in a loop the compiler vectorizes.
 
-    The Cephes ``exp`` that :func:`cwrnn_np.kernels.clockwork.tanh_inplace` is built on
+    The Cephes ``exp`` that :func:`tanh_inplace` is built on
     (S. L. Moshier): :math:`e^x = 2^n e^{\rho}`, :math:`n = \lfloor x \log_2 e + 1/2 \rfloor`,
     :math:`\rho = x - n \ln 2` (Cody–Waite, two parts of ln 2), :math:`e^\rho = 1 + 2p/(q - p)`
     with p, q the odd and even parts of its Padé approximant; :math:`2^n` is built exactly from

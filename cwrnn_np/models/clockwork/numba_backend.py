@@ -1,19 +1,20 @@
 r"""The Numba backend: :func:`forward_numba` and :func:`backward_numba` (``backend="numba"``).
 
 Koutník, Greff, Gomez and Schmidhuber, "A Clockwork RNN", ICML 2014, §3: a module computes only
-when its clock fires. These wrappers prepare arrays and work lists and make one kernel call per
-sequence (chunk) in each direction, so the Python interpreter never sits in the time loop; the
-kernels (:mod:`cwrnn_np.models.clockwork.kernels`) compute only active modules and only the blocks of
+when its clock fires. These wrappers prepare arrays and work lists, gather them into the
+kernels' named tuples and make one kernel call per sequence (chunk) in each direction, so the
+Python interpreter never sits in the time loop; the kernels
+(:mod:`cwrnn_np.models.clockwork.kernels`) compute only active modules and only the blocks of
 :math:`W_H` and :math:`W_I` that the wiring C and routing R allow.
 
-Same signatures, cache and results as :func:`cwrnn_np.models.clockwork.reference.forward_numpy` and
-:func:`cwrnn_np.models.clockwork.reference.backward_numpy` (to rounding: relative :math:`10^{-12}` in float64);
-inactive modules are held bitwise and structurally masked gradient entries are exactly zero,
-as in the reference. The public entry points are :func:`cwrnn_np.forward` and
-:func:`cwrnn_np.backward`, which validate and then call these.
+Same signatures, cache and results as :func:`cwrnn_np.models.clockwork.reference.forward_numpy`
+and :func:`cwrnn_np.models.clockwork.reference.backward_numpy` (to rounding: relative
+:math:`10^{-12}` in float64); inactive modules are held bitwise and structurally masked
+gradient entries are exactly zero, as in the reference. The public entry points are
+:func:`cwrnn_np.forward` and :func:`cwrnn_np.backward`, which validate and then call these.
 
 Shape letters: L time, B batch, D input, H hidden, O output, n modules, A (step, active module)
-pairs, P wired module pairs.
+entries, P wired module pairs.
 
 Numba is imported on the first call (or by :func:`warmup`), not by ``import cwrnn_np``.
 """
@@ -116,10 +117,11 @@ def forward_numba(params: dict, spec: ClockworkSpec, x: np.ndarray, h_init, t0: 
 
     Notes
     -----
-    Equations M1–M6 of ``docs/model.md``, as :func:`cwrnn_np.models.clockwork.reference.forward_numpy`; the
-    kernel does M2–M4 for all steps (M1 by reading only wired blocks, M5 here), and M6 too
-    unless O >= 16, where one BLAS product per step here is faster (per step, so that chunked
-    runs still equal whole runs bitwise).
+    Equations M1–M6 of ``docs/model.md``, as
+    :func:`cwrnn_np.models.clockwork.reference.forward_numpy`; the kernel does M2–M4 for all
+    steps (M1 by reading only wired blocks, M5 here), and M6 too unless O >= 16, where one
+    BLAS product per step here is faster (per step, so that chunked runs still equal whole
+    runs bitwise).
     """
     L, B, _ = x.shape
     H = spec.hidden_size
@@ -129,8 +131,7 @@ def forward_numba(params: dict, spec: ClockworkSpec, x: np.ndarray, h_init, t0: 
     h_in = np.broadcast_to(r, (B, H)) if h_init is None else h_init
     h_in = np.array(h_in, dtype=dtype, order="C")                  # (B, H) own copy
     kernels = load_kernels("clockwork")
-    act_ptr, act_mod, active = kernels.clock_lists(
-        plan.periods, plan.phases, plan.offsets, L, t0)            # clock c_t; (L, H) active
+    clock = kernels.clock_lists(plan.periods, plan.phases, plan.offsets, L, t0)   # chi_t
     W_O, b_O = params["W_O"], params["b_O"]
     O = W_O.shape[0]
     # (M6) in the kernel for small O; for O >= 16 one BLAS product per step here is faster. Per
@@ -138,20 +139,23 @@ def forward_numba(params: dict, spec: ClockworkSpec, x: np.ndarray, h_init, t0: 
     # and the chunked runs still equal whole runs bitwise.
     blas_out = O >= 16
     W_O_k = np.empty((0, H), dtype) if blas_out else contiguous(W_O)       # (O, H) or (0, H)
-    h, y = kernels.clockwork_forward_kernel(
-        contiguous(x), h_in, contiguous(r), contiguous(reset, np.bool_),
-        np.ascontiguousarray(params["W_H"].T),                     # (H, H) W_H^T
-        np.ascontiguousarray(params["W_I"].T),                     # (D, H) W_I^T
-        contiguous(params["b_H"]), W_O_k, np.ascontiguousarray(W_O_k.T),   # (O, H), (H, O)
-        np.empty(0, dtype) if blas_out else contiguous(b_O), plan.offsets, plan.routed, plan.pair_ptr,
-        plan.pair_src, plan.pair_col, act_ptr, act_mod)            # (M2-M4, M6) (L,B,H) (L,B,O)
+    seq = kernels.Sequence(x=contiguous(x), h_init=h_in, r=contiguous(r),
+                           reset=contiguous(reset, np.bool_))
+    weights = kernels.ForwardWeights(
+        W_HT=np.ascontiguousarray(params["W_H"].T),                # (H, H)
+        W_IT=np.ascontiguousarray(params["W_I"].T),                # (D, H)
+        b_H=contiguous(params["b_H"]),
+        W_O=W_O_k, W_OT=np.ascontiguousarray(W_O_k.T),             # (O, H), (H, O)
+        b_O=np.empty(0, dtype) if blas_out else contiguous(b_O))
+    out = kernels.clockwork_forward_kernel(seq, weights, plan, clock)   # (M2-M4, M6)
+    h, y = out.h, out.y                                            # (L, B, H), (L, B, O)
     if blas_out:
         W_OT = W_O.T                                               # (H, O) view
         y = np.empty((L, B, O), dtype)                             # (L, B, O)
         for t in range(L):
             np.matmul(h[t], W_OT, out=y[t])                        # (M6) (B, O)
             y[t] += b_O
-    cache = ForwardCache(x=x, h_init=h_in, r=r, h=h, active=active, reset=reset, t0=t0,
+    cache = ForwardCache(x=x, h_init=h_in, r=r, h=h, active=clock.active, reset=reset, t0=t0,
                          h_init_given=h_init is not None, backend="numba")
     return y, cache
 
@@ -175,10 +179,11 @@ def backward_numba(params: dict, spec: ClockworkSpec, dy: np.ndarray, cache: For
 
     Notes
     -----
-    Equations B1–B10 of ``docs/bptt.md``, as :func:`cwrnn_np.models.clockwork.reference.backward_numpy`: the
-    output-layer gradients (B1) are matrix products here, the recurrence (B2–B9) is the kernel
-    (:math:`W_O^\top \bar y_t` too, unless O >= 16, where one BLAS product here is faster), and
-    B10 folds the initial-state gradient into :math:`h_0`.
+    Equations B1–B10 of ``docs/bptt.md``, as
+    :func:`cwrnn_np.models.clockwork.reference.backward_numpy`: the output-layer gradients
+    (B1) are matrix products here, the recurrence (B2–B9) is the kernel (:math:`W_O^\top \bar
+    y_t` too, unless O >= 16, where one BLAS product here is faster), and B10 folds the
+    initial-state gradient into :math:`h_0`.
     """
     x, h = cache.x, cache.h
     L, B, _ = x.shape
@@ -186,7 +191,7 @@ def backward_numba(params: dict, spec: ClockworkSpec, dy: np.ndarray, cache: For
     dtype = params["W_H"].dtype
     plan = kernel_plan(spec)
     kernels = load_kernels("clockwork")
-    act_ptr, act_mod = kernels.active_lists(contiguous(cache.active, np.bool_), plan.offsets)  # c_t
+    clock = kernels.active_lists(contiguous(cache.active, np.bool_), plan.offsets)  # chi_t
     W_O = params["W_O"]
     dy2 = dy.reshape(L * B, O)                                     # (L B, O)
     h2 = contiguous(h, dtype)
@@ -198,25 +203,27 @@ def backward_numba(params: dict, spec: ClockworkSpec, dy: np.ndarray, cache: For
         dh_out = (dy2 @ W_O).reshape(L, B, H)                      # (L, B, H)
     else:
         dh_out = np.empty((0, B, H), dtype)
-    eps = np.zeros((B, H), dtype) if dh_last is None else contiguous(dh_last, dtype)
-    dW_H, dW_IT, db_H, dx, dh_init, dr = kernels.clockwork_backward_kernel(
-        contiguous(x, dtype), contiguous(cache.h_init, dtype), contiguous(cache.r, dtype), h2,
-        contiguous(cache.reset, np.bool_), contiguous(params["W_H"]), contiguous(params["W_I"]),
-        np.ascontiguousarray(params["W_I"].T), contiguous(dy, dtype), contiguous(W_O), dh_out, eps,
-        plan.offsets, plan.routed, plan.pair_ptr, plan.pair_src, plan.pair_dst, plan.pair_col,
-        plan.src_pair_ptr, plan.src_pair, act_ptr, act_mod)        # (B2-B9)
+    seq = kernels.Sequence(x=contiguous(x, dtype), h_init=contiguous(cache.h_init, dtype),
+                           r=contiguous(cache.r, dtype), reset=contiguous(cache.reset, np.bool_))
+    upstream = kernels.Upstream(
+        dy=contiguous(dy, dtype), dh_out=dh_out,
+        dh_last=np.zeros((B, H), dtype) if dh_last is None else contiguous(dh_last, dtype))
+    weights = kernels.BackwardWeights(
+        W_H=contiguous(params["W_H"]), W_I=contiguous(params["W_I"]),
+        W_IT=np.ascontiguousarray(params["W_I"].T), W_O=contiguous(W_O))   # (H,H) (H,D) (D,H) (O,H)
+    result = kernels.clockwork_backward_kernel(seq, h2, upstream, weights, plan, clock)  # (B2-B9)
     grads = {
-        "W_I": np.ascontiguousarray(dW_IT.T),                     # (H, D)
-        "W_H": dW_H,
-        "b_H": db_H,
+        "W_I": np.ascontiguousarray(result.dW_IT.T),              # (H, D)
+        "W_H": result.dW_H,
+        "b_H": result.db_H,
         "W_O": dW_O,
         "b_O": db_O,
-        "x": dx,
-        "h_init": dh_init,
+        "x": result.dx,
+        "h_init": result.dh_init,
     }
     if spec.learn_h0:
         # h_0 is the reset state, and also the initial state when no h_init was passed (B10)
-        grads["h_0"] = fold_h0(dr, dh_init, cache.h_init_given)
+        grads["h_0"] = fold_h0(result.dr, result.dh_init, cache.h_init_given)
     return grads
 
 

@@ -18,19 +18,20 @@ from .spec import SelectionSpec
 __all__ = ["forward_select_numba", "backward_select_numba"]
 
 
-def _layout(spec: SelectionSpec):
-    """The kernels' layout arrays (:mod:`cwrnn_np.models.selection.kernels`): ``offsets`` (n + 1,),
-    ``C`` (n, n) bool, ``R`` (n,) bool, ``periods`` and ``phases`` (n,) (the base spec's
-    modules, wiring, routing and clock), ``module_row`` (n,) (the selection row of each module,
-    -1 if ungrouped), ``group_ptr`` (n_groups + 1,) and ``group_clock`` (n_groups,) (one module
-    of each group, whose clock is the group's)."""
+def _layout(kernels, spec: SelectionSpec):
+    """The kernels' :class:`cwrnn_np.models.selection.kernels.Layout` of ``spec``: the base
+    spec's modules, wiring, routing and clock, the selection row of each module (-1 if
+    ungrouped), the groups' rows and one module of each group, whose clock is the group's."""
     base = spec.base
     module_row = np.full(spec.n_modules, -1, dtype=np.int64)
     module_row[spec.select_modules] = np.arange(len(spec.select_modules))
-    group_clock = np.array([g[0] for g in spec.groups], dtype=np.int64)
-    return (contiguous(base.offsets, np.int64), contiguous(base.C, np.bool_), contiguous(base.R, np.bool_),
-            np.array(base.periods, dtype=np.int64), np.array(base.phases, dtype=np.int64),
-            module_row, contiguous(spec.group_ptr, np.int64), group_clock)
+    return kernels.Layout(offsets=contiguous(base.offsets, np.int64),
+                          C=contiguous(base.C, np.bool_), R=contiguous(base.R, np.bool_),
+                          periods=np.array(base.periods, dtype=np.int64),
+                          phases=np.array(base.phases, dtype=np.int64),
+                          module_row=module_row,
+                          group_ptr=contiguous(spec.group_ptr, np.int64),
+                          group_clock=np.array([g[0] for g in spec.groups], dtype=np.int64))
 
 
 def forward_select_numba(params: dict, spec: SelectionSpec, x: np.ndarray, h_init, t0: int,
@@ -49,19 +50,24 @@ def forward_select_numba(params: dict, spec: SelectionSpec, x: np.ndarray, h_ini
     r = reset_state(params, spec.base, dtype)
     h_in = np.broadcast_to(r, (B, H)) if h_init is None else h_init
     h_in = np.array(h_in, dtype=dtype, order="C")                  # (B, H) own copy
-    active_mod = spec.base.active(L, t0)                           # (L, n) clock c_t
-    layout = _layout(spec)
+    active_mod = spec.base.active(L, t0)                           # (L, n) clock chi_t
+    kernels = load_kernels("selection")
+    seq = kernels.Sequence(x=contiguous(x), h_init=h_in, r=contiguous(r),
+                           reset=contiguous(reset, np.bool_),
+                           active_mod=contiguous(active_mod, np.bool_))
     W_O = contiguous(params["W_O"])
-    h, th, g, y = load_kernels("selection").select_forward_kernel(
-        contiguous(x), h_in, contiguous(r), contiguous(reset, np.bool_), contiguous(active_mod, np.bool_), *layout,
-        np.ascontiguousarray(params["W_I"].T, dtype),              # (D, H) W_I^T
-        np.ascontiguousarray(params["W_H"].T, dtype),              # (H, H) W_H^T
-        contiguous(params["b_H"]), contiguous(params["W_S"]), contiguous(params["b_S"]), spec.temperature,
-        W_O, np.ascontiguousarray(W_O.T), contiguous(params["b_O"]))      # (S1-S6)
+    weights = kernels.ForwardWeights(
+        W_IT=np.ascontiguousarray(params["W_I"].T, dtype),         # (D, H)
+        W_HT=np.ascontiguousarray(params["W_H"].T, dtype),         # (H, H)
+        b_H=contiguous(params["b_H"]), W_S=contiguous(params["W_S"]),
+        b_S=contiguous(params["b_S"]), W_O=W_O, W_OT=np.ascontiguousarray(W_O.T),
+        b_O=contiguous(params["b_O"]))
+    out = kernels.select_forward_kernel(seq, weights, _layout(kernels, spec),
+                                        spec.temperature)          # (S1-S6)
     active = np.repeat(active_mod, spec.module_sizes, axis=1)      # (L, H)
-    cache = SelectionCache(x=x, h_init=h_in, r=r, h=h, th=th, g=g, active=active, reset=reset,
-                           t0=t0, h_init_given=h_init is not None, backend="numba")
-    return y, cache
+    cache = SelectionCache(x=x, h_init=h_in, r=r, h=out.h, th=out.th, g=out.g, active=active,
+                           reset=reset, t0=t0, h_init_given=h_init is not None, backend="numba")
+    return out.y, cache
 
 
 def backward_select_numba(params: dict, spec: SelectionSpec, dy: np.ndarray,
@@ -79,27 +85,35 @@ def backward_select_numba(params: dict, spec: SelectionSpec, dy: np.ndarray,
     L, B, _ = x.shape
     H, O = spec.hidden_size, spec.output_size
     dtype = params["W_H"].dtype
-    layout = _layout(spec)
-    active_mod = cache.active[:, layout[0][:-1]]                   # (L, n) clock c_t
+    kernels = load_kernels("selection")
+    layout = _layout(kernels, spec)
+    active_mod = cache.active[:, layout.offsets[:-1]]              # (L, n) clock chi_t
     dy2 = dy.reshape(L * B, O)                                     # (L B, O)
     h2 = contiguous(h, dtype)
     # output layer (SB1): y_t = W_O h_t + b_O
     dW_O = dy2.T @ h2.reshape(L * B, H)                            # (O, H)
     db_O = dy2.sum(axis=0)                                         # (O,)
-    eps = np.zeros((B, H), dtype) if dh_last is None else contiguous(dh_last, dtype)
+    seq = kernels.Sequence(x=contiguous(x, dtype), h_init=contiguous(cache.h_init, dtype),
+                           r=contiguous(cache.r, dtype), reset=contiguous(cache.reset, np.bool_),
+                           active_mod=contiguous(active_mod, np.bool_))
+    states = kernels.ForwardStates(h=h2, th=contiguous(cache.th, dtype),
+                                   g=contiguous(cache.g, dtype))
+    upstream = kernels.Upstream(
+        dy=contiguous(dy, dtype),
+        dh_last=np.zeros((B, H), dtype) if dh_last is None else contiguous(dh_last, dtype))
     W_I = contiguous(params["W_I"], dtype)
-    dW_IT, dW_H, db_H, dW_S, db_S, dx, dh_init, dr = load_kernels("selection").select_backward_kernel(
-        contiguous(x, dtype), contiguous(cache.h_init, dtype), contiguous(cache.r, dtype), h2, contiguous(cache.th, dtype),
-        contiguous(cache.g, dtype), contiguous(cache.reset, np.bool_), contiguous(active_mod, np.bool_), *layout,
-        W_I, np.ascontiguousarray(W_I.T), contiguous(params["W_H"], dtype),
-        contiguous(params["W_S"]), spec.temperature, contiguous(dy, dtype), contiguous(params["W_O"]),
-        eps)                                                       # (SB2-SB9)
+    weights = kernels.BackwardWeights(W_I=W_I, W_IT=np.ascontiguousarray(W_I.T),
+                                      W_H=contiguous(params["W_H"], dtype),
+                                      W_S=contiguous(params["W_S"]),
+                                      W_O=contiguous(params["W_O"]))
+    result = kernels.select_backward_kernel(seq, states, upstream, weights, layout,
+                                            spec.temperature)      # (SB2-SB9)
     # the kernel writes only routed rows and wired blocks; the masks are applied as in the
     # reference, so every other entry is an exact zero of the reference's dtype
-    grads = {"W_I": np.where(spec.base.M_I, dW_IT.T, 0).astype(dtype, copy=False),
-             "W_H": np.where(spec.base.M_H, dW_H, 0).astype(dtype, copy=False),
-             "b_H": db_H, "W_O": dW_O, "b_O": db_O, "W_S": dW_S, "b_S": db_S,
-             "x": dx, "h_init": dh_init}
+    grads = {"W_I": np.where(spec.base.M_I, result.dW_IT.T, 0).astype(dtype, copy=False),
+             "W_H": np.where(spec.base.M_H, result.dW_H, 0).astype(dtype, copy=False),
+             "b_H": result.db_H, "W_O": dW_O, "b_O": db_O, "W_S": result.dW_S,
+             "b_S": result.db_S, "x": result.dx, "h_init": result.dh_init}
     if spec.learn_h0:
-        grads["h_0"] = fold_h0(dr, dh_init, cache.h_init_given)    # (SB9)
+        grads["h_0"] = fold_h0(result.dr, result.dh_init, cache.h_init_given)   # (SB9)
     return grads
