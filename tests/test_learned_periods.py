@@ -274,6 +274,28 @@ def test_periods_numba_matches_numpy_on_wide_shapes(form):
     assert_backends_agree(problem, rng.standard_normal((5, 20)), RTOL64)
 
 
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1",
+                    reason="no compiled signatures without the JIT")
+def test_periods_kernels_compile_one_signature_per_dtype():
+    """The kernels take named tuples whose types do not depend on the form: the static form
+    passes empty (0, H) maps of the emitted form's type, so each kernel has one compiled
+    signature per dtype for both forms."""
+    from cwrnn_np.models.learned_periods import kernels
+    rng = np.random.default_rng(6)
+    for dtype in (np.float64, np.float32):
+        for form in FORMS:
+            spec = LearnedPeriodSpec(cw.ClockworkSpec(2, 3, [2, 3], [1, 2]), None, form, 0.7)
+            params = init_period_params(spec, rng, dtype=dtype)
+            x = rng.standard_normal((5, 2, 2)).astype(dtype)
+            y, cache = forward_periods(params, spec, x, t0=3, resets=[2], backend="numba")
+            backward_periods(params, spec, rng.standard_normal(y.shape).astype(dtype), cache,
+                             backend="numba")
+    for kernel in (kernels.periods_forward_kernel, kernels.periods_backward_kernel):
+        dtypes = [str(sig[0][0].dtype) for sig in kernel.signatures]   # Sequence.x's dtype
+        assert len(dtypes) == len(set(dtypes)) and {"float32", "float64"} <= set(dtypes), \
+            f"{kernel.__name__}: {kernel.signatures}"
+
+
 def test_softplus_and_sigmoid_kernels_are_stable_and_exact():
     """The kernels' scalar softplus and sigmoid equal the NumPy ones, without overflow."""
     from cwrnn_np.models.learned_periods.kernels import sigmoid_scalar, softplus_scalar

@@ -230,6 +230,28 @@ def test_lstm_numba_matches_numpy_on_wide_shapes():
     assert_backends_agree(problem, rng.standard_normal((5, 18)), RTOL64)
 
 
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1",
+                    reason="no compiled signatures without the JIT")
+def test_lstm_kernels_compile_one_signature_per_dtype():
+    """The kernels take named tuples whose types do not depend on the spec: with or without
+    peepholes (empty arrays), h_0 or resets, each kernel has one compiled signature per dtype."""
+    from cwrnn_np.models.lstm import kernels
+    rng = np.random.default_rng(5)
+    for dtype in (np.float64, np.float32):
+        for peepholes in (False, True):
+            spec = LSTMSpec(2, 3, 4, peepholes=peepholes, learn_h0=peepholes)
+            params = init_lstm_params(spec, rng, dtype=dtype)
+            x = rng.standard_normal((5, 2, 2)).astype(dtype)
+            y, cache = forward_lstm(params, spec, x, resets=[2] if peepholes else None,
+                                    backend="numba")
+            backward_lstm(params, spec, rng.standard_normal(y.shape).astype(dtype), cache,
+                          backend="numba")
+    for kernel in (kernels.lstm_forward_kernel, kernels.lstm_backward_kernel):
+        dtypes = [str(sig[0][0].dtype) for sig in kernel.signatures]   # Sequence.x's dtype
+        assert len(dtypes) == len(set(dtypes)) and {"float32", "float64"} <= set(dtypes), \
+            f"{kernel.__name__}: {kernel.signatures}"
+
+
 # ----- invariants -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("backend", LSTM_BACKEND_NAMES)

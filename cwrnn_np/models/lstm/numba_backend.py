@@ -1,8 +1,11 @@
 r"""The LSTM's Numba backend: :func:`forward_lstm_numba` and :func:`backward_lstm_numba`.
 
-They prepare the arrays and call the kernels of :mod:`cwrnn_np.models.lstm.kernels` once per
-sequence (chunk) in each direction, with the signatures, cache and results of the NumPy
-reference (:mod:`cwrnn_np.models.lstm.reference`; relative :math:`10^{-12}` in float64).
+They prepare the arrays, gather them into the kernels' named inputs
+(:class:`~cwrnn_np.models.lstm.kernels.Sequence`, ``ForwardWeights`` or ``BackwardWeights``,
+``Activations``, ``Upstream``), call the kernels of :mod:`cwrnn_np.models.lstm.kernels` once
+per sequence (chunk) in each direction and read their results by name. Signatures, cache and
+results are those of the NumPy reference (:mod:`cwrnn_np.models.lstm.reference`; relative
+:math:`10^{-12}` in float64).
 
 Shape letters: L time, B batch, D input, H hidden (cells), O output.
 """
@@ -18,12 +21,13 @@ from .spec import LSTMSpec
 __all__ = ["forward_lstm_numba", "backward_lstm_numba"]
 
 
-def _peepholes(params: dict, spec: LSTMSpec, dtype):
-    """(p_i, p_f, p_o), each (H,), or three empty arrays without peepholes (the kernels skip
-    the peephole terms when they are empty)."""
+def _peepholes(params: dict, spec: LSTMSpec, dtype) -> dict:
+    """``{"p_i", "p_f", "p_o"}``, each (H,), or three empty (0,) arrays without peepholes (the
+    kernels skip the peephole terms when they are empty; the arrays' type is the same, so one
+    compiled kernel serves both)."""
     if spec.peepholes:
-        return tuple(contiguous(params[k]) for k in ("p_i", "p_f", "p_o"))
-    return tuple(np.empty(0, dtype) for _ in range(3))
+        return {k: contiguous(params[k]) for k in ("p_i", "p_f", "p_o")}
+    return {k: np.empty(0, dtype) for k in ("p_i", "p_f", "p_o")}
 
 
 def forward_lstm_numba(params: dict, spec: LSTMSpec, x: np.ndarray, h_init, t0: int,
@@ -40,15 +44,18 @@ def forward_lstm_numba(params: dict, spec: LSTMSpec, x: np.ndarray, h_init, t0: 
     r = reset_state(params, spec, dtype)                           # (L0) (2H,)
     s_in = np.broadcast_to(r, (B, 2 * H)) if h_init is None else h_init
     s_in = np.array(s_in, dtype=dtype, order="C")                  # (B, 2H) own copy
-    p_i, p_f, p_o = _peepholes(params, spec, dtype)
-    s, gates, tanh_c, y = load_kernels("lstm").lstm_forward_kernel(
-        contiguous(x), s_in, contiguous(r), contiguous(reset, np.bool_),
-        np.ascontiguousarray(params["W_x"].T),                     # (D, 4H) W_x^T
-        np.ascontiguousarray(params["W_h"].T),                     # (H, 4H) W_h^T
-        contiguous(params["b"]), p_i, p_f, p_o, contiguous(params["W_O"]), contiguous(params["b_O"]))  # (L1-L7)
-    cache = LSTMCache(x=x, h_init=s_in, r=r, h=s, gates=gates, tanh_c=tanh_c, reset=reset,
-                      t0=t0, h_init_given=h_init is not None, backend="numba")
-    return y, cache
+    kernels = load_kernels("lstm")
+    seq = kernels.Sequence(x=contiguous(x), s_in=s_in, r=contiguous(r),
+                           reset=contiguous(reset, np.bool_))
+    weights = kernels.ForwardWeights(
+        W_xT=np.ascontiguousarray(params["W_x"].T),               # (D, 4H) W_x^T
+        W_hT=np.ascontiguousarray(params["W_h"].T),               # (H, 4H) W_h^T
+        b=contiguous(params["b"]), **_peepholes(params, spec, dtype),
+        W_O=contiguous(params["W_O"]), b_O=contiguous(params["b_O"]))
+    out = kernels.lstm_forward_kernel(seq, weights)                # (L0-L7)
+    cache = LSTMCache(x=x, h_init=s_in, r=r, h=out.s, gates=out.gates, tanh_c=out.tanh_c,
+                      reset=reset, t0=t0, h_init_given=h_init is not None, backend="numba")
+    return out.y, cache
 
 
 def backward_lstm_numba(params: dict, spec: LSTMSpec, dy: np.ndarray, cache: LSTMCache,
@@ -70,16 +77,20 @@ def backward_lstm_numba(params: dict, spec: LSTMSpec, dy: np.ndarray, cache: LST
     dW_O = dy2.T @ s2[:, :, :H].reshape(L * B, H)                  # (O, H)
     db_O = dy2.sum(axis=0)                                         # (O,)
     eps = np.zeros((B, 2 * H), dtype) if dh_last is None else contiguous(dh_last, dtype)
-    p_i, p_f, p_o = _peepholes(params, spec, dtype)
-    dW_x, dW_h, db, dp_i, dp_f, dp_o, dx, dh_init, dr = load_kernels("lstm").lstm_backward_kernel(
-        contiguous(x, dtype), contiguous(cache.h_init, dtype), contiguous(cache.r, dtype), s2,
-        contiguous(cache.gates, dtype), contiguous(cache.tanh_c, dtype), contiguous(cache.reset, np.bool_),
-        contiguous(params["W_x"]), contiguous(params["W_h"]), p_i, p_f, p_o, contiguous(dy, dtype),
-        contiguous(params["W_O"]), eps)                                    # (LB2-LB9)
-    grads = {"W_x": dW_x, "W_h": dW_h, "b": db}
+    kernels = load_kernels("lstm")
+    seq = kernels.Sequence(x=contiguous(x, dtype), s_in=contiguous(cache.h_init, dtype),
+                           r=contiguous(cache.r, dtype), reset=contiguous(cache.reset, np.bool_))
+    weights = kernels.BackwardWeights(
+        W_x=contiguous(params["W_x"]), W_h=contiguous(params["W_h"]),
+        **_peepholes(params, spec, dtype), W_O=contiguous(params["W_O"]))
+    acts = kernels.Activations(s=s2, gates=contiguous(cache.gates, dtype),
+                               tanh_c=contiguous(cache.tanh_c, dtype))
+    upstream = kernels.Upstream(dy=contiguous(dy, dtype), eps=eps)
+    g = kernels.lstm_backward_kernel(seq, weights, acts, upstream)   # (LB2-LB9)
+    grads = {"W_x": g.dW_x, "W_h": g.dW_h, "b": g.db}
     if spec.peepholes:
-        grads.update(p_i=dp_i, p_f=dp_f, p_o=dp_o)
-    grads.update(W_O=dW_O, b_O=db_O, x=dx, h_init=dh_init)
+        grads.update(p_i=g.dp_i, p_f=g.dp_f, p_o=g.dp_o)
+    grads.update(W_O=dW_O, b_O=db_O, x=g.dx, h_init=g.dh_init)
     if spec.learn_h0:
-        grads["h_0"] = fold_h0(dr, dh_init, cache.h_init_given)    # (LB10)
+        grads["h_0"] = fold_h0(g.dr, g.dh_init, cache.h_init_given)  # (LB10)
     return grads
