@@ -1,7 +1,8 @@
 r"""The training loop: minibatches, truncated BPTT with carried state, dynamic forgetting,
 validation and early stopping, atomic checkpoints, exact resume and divergence detection.
 
-One **step** is one optimizer update on one minibatch (:meth:`cwrnn_np.training.tasks.Task.train_batch`):
+One **step** is one optimizer update on one minibatch (the task's ``train_batch``, e.g.
+:meth:`cwrnn_np.training.tasks.GenerationTask.train_batch`):
 
 .. math::
 

@@ -11,7 +11,7 @@ Shape letters: L time, B batch, D input, H hidden, O output, n modules, :math:`k
 module i, P the number of wired pairs (i, j) with :math:`C_{ij} = 1`, A the number of
 (step, active module) entries of a call.
 
-Each kernel is a plain function compiled once per dtype with the options of
+Each kernel is a plain function compiled once per dtype, at its first call, with the options of
 :mod:`cwrnn_np.kernels.config`, and takes and returns the named tuples defined here (every
 array is an argument: Numba would freeze globals as constants). The kernels' helpers allocate
 nothing and are compiled with :data:`cwrnn_np.kernels.config.HELPER_OPTIONS` (no reference

@@ -19,7 +19,7 @@ them as tuples, one signature per dtype), never long lists of positional arrays.
   :class:`Upstream` gradients go into :func:`lstm_backward_kernel`, which returns the
   :class:`Grads`.
 
-Each kernel is a plain function compiled once, at import, with the options of
+Each kernel is a plain function compiled once per dtype, at its first call, with the options of
 :mod:`cwrnn_np.kernels.config`; its steps are helpers compiled with ``inline="always"``, which
 Numba pastes into the kernel before compiling it (no call at run time). The wrappers that
 validate, prepare and call the kernels are :func:`cwrnn_np.models.lstm.forward_lstm_numba` and

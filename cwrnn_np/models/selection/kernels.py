@@ -12,7 +12,7 @@ equation it implements.
 Shape letters: L time, B batch, D input, H hidden, O output, n modules, S selection rows (one
 per grouped module), Q groups, K modules of a group, P wired pairs.
 
-Each kernel is a plain function compiled once per dtype with the options of
+Each kernel is a plain function compiled once per dtype, at its first call, with the options of
 :mod:`cwrnn_np.kernels.config`, and takes and returns the named tuples defined here (every
 array is an argument). The helpers allocate nothing and are compiled with
 :data:`cwrnn_np.kernels.config.HELPER_OPTIONS` (no reference counting), so LLVM inlines them. The
