@@ -129,6 +129,7 @@ def test_period_backends_match_the_backend_fixture():
     assert set(PERIOD_BACKENDS) == set(cw.BACKENDS) == {"numpy", "numba"}
 
 
+@pytest.mark.slow
 @settings(max_examples=examples(40))
 @given(problem=period_problems())
 def test_gradcheck_periods_on_drawn_specs(backend, problem):
@@ -250,6 +251,7 @@ def test_periods_numba_matches_numpy_float64(problem, with_dh_last):
     assert_backends_agree(problem, problem["dh_last"] if with_dh_last else None, RTOL64)
 
 
+@pytest.mark.slow
 @settings(max_examples=examples(40))
 @given(problem=period_problems(dtype=np.float32), with_dh_last=st.booleans())
 def test_periods_numba_matches_numpy_float32(problem, with_dh_last):
@@ -274,6 +276,7 @@ def test_periods_numba_matches_numpy_on_wide_shapes(form):
     assert_backends_agree(problem, rng.standard_normal((5, 20)), RTOL64)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1",
                     reason="no compiled signatures without the JIT")
 def test_periods_kernels_compile_one_signature_per_dtype():

@@ -80,6 +80,7 @@ def lstm_problems(draw, spec_strategy=None, max_len=8, with_h_init=None, dtype=n
 
 # ----- gradients against finite differences --------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", LSTM_BACKEND_NAMES)
 @settings(max_examples=examples(100))
 @given(problem=lstm_problems())
@@ -209,6 +210,7 @@ def test_lstm_numba_matches_numpy_float64(problem, with_dh_last):
     assert_backends_agree(problem, problem["dh_last"] if with_dh_last else None, RTOL64)
 
 
+@pytest.mark.slow
 @settings(max_examples=examples(40))
 @given(problem=lstm_problems(dtype=np.float32), with_dh_last=st.booleans())
 def test_lstm_numba_matches_numpy_float32(problem, with_dh_last):
@@ -230,6 +232,7 @@ def test_lstm_numba_matches_numpy_on_wide_shapes():
     assert_backends_agree(problem, rng.standard_normal((5, 18)), RTOL64)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1",
                     reason="no compiled signatures without the JIT")
 def test_lstm_kernels_compile_one_signature_per_dtype():

@@ -80,6 +80,7 @@ def test_numba_matches_numpy_float64(problem, with_dh_last):
     assert_backends_agree(problem, problem.dh_last if with_dh_last else None, RTOL64)
 
 
+@pytest.mark.slow
 @settings(max_examples=examples(40), deadline=None)
 @given(problem=problems(spec_strategy=specs(max_size=4), dtype=np.float32),
        with_dh_last=st.booleans())
@@ -192,12 +193,14 @@ def test_numba_is_registered_and_is_the_default():
     assert cache.backend == "numba"
 
 
+@pytest.mark.slow
 def test_warmup_compiles_both_dtypes():
     seconds = numba_backend.warmup()
     assert set(seconds) == {"float64", "float32"}
     assert all(s >= 0 for s in seconds.values())
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="no signatures without JIT")
 def test_kernels_compile_one_signature_per_dtype():
     """The wrappers pass the kernels named tuples of C-contiguous arrays of fixed kinds, so a

@@ -171,6 +171,7 @@ def test_the_backend_fixture_covers_every_selection_backend():
 
 # ----- gradients against finite differences --------------------------------------------------
 
+@pytest.mark.slow
 @settings(max_examples=examples(25))
 @given(problem=select_problems())
 def test_gradcheck_select_on_drawn_specs(backend, problem):
@@ -262,6 +263,7 @@ def test_select_numba_matches_numpy_float64(problem, with_dh_last):
     assert_backends_agree(problem, problem["dh_last"] if with_dh_last else None, RTOL64)
 
 
+@pytest.mark.slow
 @settings(max_examples=examples(40))
 @given(problem=select_problems(dtype=np.float32, scales=(0.25, 0.6)), with_dh_last=st.booleans())
 def test_select_numba_matches_numpy_float32(problem, with_dh_last):
@@ -295,6 +297,7 @@ def test_select_numba_matches_numpy_on_wide_shapes():
     assert_backends_agree(problem, rng.standard_normal((5, base.hidden_size)), RTOL64)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="no signatures without JIT")
 def test_select_numba_compiles_one_signature_per_dtype():
     """The wrappers pass the kernels named tuples of C-contiguous arrays of fixed kinds, so each
