@@ -3,7 +3,8 @@ r"""Element-wise functions for the kernels: sigmoid, softplus, and vectorisable 
 :func:`tanh_inplace` and :func:`exp_inplace` are S. L. Moshier's Cephes algorithms written as
 branch-free loops that LLVM vectorises (the C library's ``tanh`` and ``exp`` are one opaque call
 per element). Both use the same Cody–Waite reduction and Padé approximant of the exponential,
-written out in each so that each loop stays one vectorisable body. The NumPy references use
+whose constants are defined once below and written out in each loop, so that each loop stays
+one vectorisable body. The NumPy references use
 :mod:`cwrnn_np.activations`, to rounding the same functions.
 """
 from __future__ import annotations
@@ -16,6 +17,19 @@ from numba import njit
 from .config import JIT_OPTIONS
 
 __all__ = ["sigmoid_scalar", "softplus_scalar", "tanh_inplace", "exp_inplace"]
+
+# Cephes exp (S. L. Moshier): e^w = 2^n e^rho with n = floor(w log2(e) + 1/2) and
+# rho = w - n ln 2, ln 2 split in two parts (Cody-Waite) so that rho is exact; then
+# e^rho = (Q + P) / (Q - P) with P = rho (P0 rho^4 + P1 rho^2 + P2), the odd part, and
+# Q = Q0 rho^6 + Q1 rho^4 + Q2 rho^2 + Q3, the even part of its Pade approximant. Numba freezes
+# these globals into the compiled loops as constants.
+LOG2_E = 1.4426950408889634073599
+LN2_HI = 6.93145751953125e-1
+LN2_LO = 1.42860682030941723212e-6
+EXP_P0, EXP_P1, EXP_P2 = 1.26177193074810590878e-4, 3.02994407707441961300e-2, \
+    9.99999999999999999910e-1
+EXP_Q0, EXP_Q1, EXP_Q2, EXP_Q3 = 3.00198505138664455042e-6, 2.52448340349684104192e-3, \
+    2.27265548208155028766e-1, 2.00000000000000000009e0
 
 
 @njit(**JIT_OPTIONS)
@@ -76,13 +90,11 @@ def tanh_inplace(v):
                  + 4.84406305325125486048e3)
         # |z| >= 0.625: 1 - 2 / (exp(2z) + 1), exp by Cody-Waite reduction and a Pade approximant
         w = 2.0 * min(z, 20.0)
-        nf = np.floor(1.4426950408889634073599 * w + 0.5)
-        rho = (w - nf * 6.93145751953125e-1) - nf * 1.42860682030941723212e-6
+        nf = np.floor(LOG2_E * w + 0.5)
+        rho = (w - nf * LN2_HI) - nf * LN2_LO
         rr = rho * rho
-        p = rho * ((1.26177193074810590878e-4 * rr + 3.02994407707441961300e-2) * rr
-                   + 9.99999999999999999910e-1)
-        qq = (((3.00198505138664455042e-6 * rr + 2.52448340349684104192e-3) * rr
-               + 2.27265548208155028766e-1) * rr + 2.00000000000000000009e0)
+        p = rho * ((EXP_P0 * rr + EXP_P1) * rr + EXP_P2)
+        qq = ((EXP_Q0 * rr + EXP_Q1) * rr + EXP_Q2) * rr + EXP_Q3
         n = int(nf)                                     # 0 <= n <= 58
         two_n = ((2.0 if n & 1 else 1.0) * (4.0 if n & 2 else 1.0) * (16.0 if n & 4 else 1.0)
                  * (256.0 if n & 8 else 1.0) * (65536.0 if n & 16 else 1.0)
@@ -114,13 +126,11 @@ def exp_inplace(v):
     for q in range(v.shape[0]):
         x = float(v[q])
         xc = x if x > -708.0 else -708.0
-        nf = np.floor(1.4426950408889634073599 * xc + 0.5)
-        r = (xc - nf * 6.93145751953125e-1) - nf * 1.42860682030941723212e-6
+        nf = np.floor(LOG2_E * xc + 0.5)
+        r = (xc - nf * LN2_HI) - nf * LN2_LO
         rr = r * r
-        p = r * ((1.26177193074810590878e-4 * rr + 3.02994407707441961300e-2) * rr
-                 + 9.99999999999999999910e-1)
-        qq = (((3.00198505138664455042e-6 * rr + 2.52448340349684104192e-3) * rr
-               + 2.27265548208155028766e-1) * rr + 2.00000000000000000009e0)
+        p = r * ((EXP_P0 * rr + EXP_P1) * rr + EXP_P2)
+        qq = ((EXP_Q0 * rr + EXP_Q1) * rr + EXP_Q2) * rr + EXP_Q3
         e = 1.0 + 2.0 * (p / (qq - p))                  # e^rho
         k = -int(nf)                                    # 0 <= k <= 1021
         two_n = ((0.5 if k & 1 else 1.0) * (0.25 if k & 2 else 1.0)
