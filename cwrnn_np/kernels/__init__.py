@@ -2,9 +2,11 @@ r"""Numba helpers shared by every family's kernels (the kernels themselves live 
 family, in ``cwrnn_np/models/<family>/kernels.py``).
 
 * :mod:`cwrnn_np.kernels.config`: every Numba compile option (cache, fastmath off, ...).
+* :mod:`cwrnn_np.kernels.held`: held-source reuse, shared by the CW-RNN and selection kernels.
 * :mod:`cwrnn_np.kernels.linalg`: block, outer and dot products over slices of buffers.
 * :mod:`cwrnn_np.kernels.special`: sigmoid, softplus, and vectorisable tanh and exp.
 
-Importing this package imports nothing; :mod:`~cwrnn_np.kernels.linalg` and
-:mod:`~cwrnn_np.kernels.special` import Numba, and compile each function at its first call.
+Importing this package imports nothing; :mod:`~cwrnn_np.kernels.held`,
+:mod:`~cwrnn_np.kernels.linalg` and :mod:`~cwrnn_np.kernels.special` import Numba, and
+compile each function at its first call.
 """
