@@ -191,7 +191,9 @@ def test_chunked_truncated_bptt_carries_state_and_clock(tmp_path, monkeypatch):
     cfg = tiny("generation", tmp_path, **{"train.chunk_length": 16, "train.steps": 8,
                                           "train.eval_every": 0})
     res = train(cfg, run_dir=tmp_path / "r")
-    train_calls = calls[:8]
+    # the first call prepares the numba kernels: one step of one sequence, from the reset state
+    assert calls[0][0] == 1 and calls[0][1] == 0 and calls[0][2] is None
+    train_calls = calls[1:9]
     assert [c[0] for c in train_calls] == [16, 16, 16, 12] * 2
     assert [c[1] for c in train_calls] == [0, 16, 32, 48] * 2
     assert train_calls[0][2] is None and train_calls[4][2] is None
@@ -340,3 +342,20 @@ def test_old_random_schedule_checkpoints_load_and_resume_with_their_periods(tmp_
     resumed = train(random_cfg, resume=tmp_path / "old", plots=False)
     assert resumed.net.spec.periods == tuple(old) and resumed.step == whole.step
     assert _same_params(resumed.params, whole.params)
+
+
+def test_kernels_are_ready_before_the_first_step(tmp_path):
+    """On the numba backend the run compiles (or loads) its kernels before the progress bar and
+    the first update, and says how long it took; on numpy it does not."""
+    events = []
+    cfg = tiny("generation", tmp_path, **{"train.steps": 2, "train.eval_every": 0})
+    train(cfg, run_dir=tmp_path / "r", log=events.append,
+          on_step=lambda step, params: events.append(step))
+    ready = [i for i, e in enumerate(events) if isinstance(e, str) and "kernels ready" in e]
+    assert len(ready) == 1 and ready[0] < events.index(1)
+    assert "preparing the numba kernels" in events[ready[0] - 1]
+    events.clear()
+    cfg = tiny("generation", tmp_path, **{"model.backend": "numpy", "train.steps": 2,
+                                          "train.eval_every": 0})
+    train(cfg, run_dir=tmp_path / "n", log=events.append)
+    assert not any("kernels" in e for e in events if isinstance(e, str))

@@ -488,6 +488,29 @@ def _trim_metrics(path: Path, step: int) -> None:
     path.write_text("".join(ln + "\n" for ln in kept))
 
 
+def _prepare_kernels(setup: RunSetup, state: TrainState, log) -> float | None:
+    """Compile (first run) or load (later runs) the Numba kernels that this run uses, before the
+    progress bar starts, so that the bar's rate and ETA measure training only; say so in two
+    status lines. Returns the seconds it took, or None on the NumPy backend.
+
+    It runs the network once forward and backward on the first step of one sequence of the next
+    batch: that is the run's family and dtype, and each kernel has one signature per dtype, so
+    nothing else is compiled later. The functions are pure, so the run's results do not change.
+    """
+    if setup.cfg.model.backend != "numba":
+        return None
+    x = batch_at(setup, state.step).x[:1, :1]                      # (1, 1, D)
+    net = setup.live(state.step)
+    log("preparing the numba kernels (compiled on a first run only, then loaded from the "
+        "on-disk cache) ...")
+    started = time.perf_counter()
+    y, cache = net.forward(state.params, x, t0=setup.cfg.model.clock_start, backend="numba")
+    net.backward(state.params, np.zeros_like(y), cache, backend="numba")
+    seconds = time.perf_counter() - started
+    log(f"numba kernels ready in {seconds:.1f} s")
+    return seconds
+
+
 def _progress_bar(cfg: Config, start: int, stop_at: int):
     """A tqdm bar from ``start`` to ``stop_at``, or None when ``train.progress`` is off."""
     if not cfg.train.progress:
@@ -591,6 +614,8 @@ def train(cfg: Config, run_dir=None, resume=None, until: int | None = None,
         _save(run_dir, setup, state)
 
     stop_at = cfg.train.steps if until is None else min(until, cfg.train.steps)
+    if state.step < stop_at:
+        _prepare_kernels(setup, state, log)
     bar = _progress_bar(cfg, state.step, stop_at)
     try:
         with metrics_path.open("a") as mf:
