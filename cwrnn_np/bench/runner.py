@@ -33,6 +33,19 @@ are not counted):
 because the backward pass does two products of the forward's size for each one of the forward
 (B4 and B6 for W_H, B7 twice for W_I, B1 twice for W_O). :math:`\mathcal A_t` is the set of
 modules active at step t.
+
+**Efficiency** measures the distance to the machine's limit (:func:`necessary_flops`,
+:func:`dgemm_peak`)::
+
+    efficiency = (necessary FLOPs / dgemm peak) / measured time
+
+The *necessary* work counts the multiply-adds that the exact semantics require, given that a
+held state does not change: :math:`B k_i D R_i` per active step of module i (input),
+:math:`B k_i k_j` per wired pair (i, j) once for each distinct version of :math:`\tilde h_j`
+that an active step of i reads (recurrent), :math:`B O H` per step (output), and twice the
+forward count for the backward pass; FLOPs are twice the multiply-adds. The peak is a
+1024 x 1024 float64 product through NumPy, measured in the same worker process, at the same
+thread count, as the times. Efficiency is comparable across machines; absolute times are not.
 """
 from __future__ import annotations
 
@@ -52,6 +65,9 @@ from ..losses import mse
 from ..models.clockwork.api import BACKENDS, backward, forward
 from ..params import init_params
 from ..spec import ClockworkSpec
+
+__all__ = ["CONFIGS", "make_problem", "step_flops", "necessary_flops", "dgemm_peak",
+           "run_config", "format_result", "main"]
 
 CONFIGS = {
     "a": dict(title="(a) generation", sizes=[16] * 9, periods=schedules.exponential(9),
@@ -82,6 +98,44 @@ def step_flops(spec: ClockworkSpec, L: int, B: int) -> tuple[float, float]:
     active = spec.active(L, 0)  # (L, n)
     fwd = float((active * per_module).sum() + 2 * L * B * spec.output_size * spec.hidden_size)
     return fwd, 3 * fwd
+
+
+def necessary_flops(spec: ClockworkSpec, L: int, B: int, t0: int = 0) -> tuple[float, float]:
+    """(forward FLOPs, training-step FLOPs) of the work the exact semantics require (see the
+    module docstring): held sources' products are counted once per version they are read in.
+    Without resets, the version of :math:`\tilde h_j` entering step t is the last step before t
+    at which module j fired (-1: the carried-in state)."""
+    k = np.asarray(spec.module_sizes, dtype=np.int64)
+    active = spec.active(L, t0)                                    # (L, n) bool
+    L_idx = np.arange(L)
+    # version[t, j]: the last step < t at which module j fired, or -1
+    fired = np.where(active, L_idx[:, None], -1)                   # (L, n)
+    last = np.maximum.accumulate(fired, axis=0)                    # (L, n) last step <= t
+    version = np.vstack([np.full((1, spec.n_modules), -1), last[:-1]])   # (L, n)
+    macs = 0
+    for i in range(spec.n_modules):
+        steps = active[:, i]
+        macs += B * k[i] * spec.input_size * int(spec.R[i]) * int(steps.sum())   # input
+        for j in np.flatnonzero(spec.C[i]):                                      # recurrent
+            macs += B * k[i] * k[j] * np.unique(version[steps, j]).size
+    macs += B * spec.output_size * spec.hidden_size * L                           # output
+    fwd = 2.0 * float(macs)
+    return fwd, 3 * fwd
+
+
+def dgemm_peak(n: int = 1024, rounds: int = 5) -> float:
+    """FLOP/s of an n x n float64 matrix product through NumPy (median of ``rounds``), at the
+    thread count the process runs with."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n)), rng.standard_normal((n, n))
+    out = np.empty((n, n))
+    np.matmul(a, b, out=out)
+    times = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        np.matmul(a, b, out=out)
+        times.append(time.perf_counter() - t)
+    return 2.0 * n ** 3 / statistics.median(times)
 
 
 def _our_step(backend, spec, params, x, target):
@@ -148,8 +202,11 @@ def run_config(key, rounds=None, budget=20.0, include=None, progress=True):
               flush=True)
     med = time_side_by_side(impls, r)
     fwd, step = step_flops(spec, cfg["L"], cfg["B"])
+    _, necessary = necessary_flops(spec, cfg["L"], cfg["B"])
+    peak = dgemm_peak()
     out = dict(config=key, title=cfg["title"], rounds=r, median_s=med, flops_step=step,
-               flops_fwd=fwd)
+               flops_fwd=fwd, necessary_flops_step=necessary, dgemm_peak_flops=peak,
+               efficiency={name: necessary / peak / t for name, t in med.items()})
     # CW-RNN against an SRN of the same H (one module, period 1), on the numba backend
     if "numba" in BACKENDS and (include is None or "numba" in include):
         srn_cfg = dict(cfg, sizes=[sum(cfg["sizes"])], periods=[1])
@@ -167,13 +224,17 @@ def format_result(res, threads):
     lines = [f"{res['title']}: {len(cfg['sizes'])} modules x {cfg['sizes'][0]} units, periods "
              f"{cfg['periods'][0]}..{cfg['periods'][-1]}, L={cfg['L']} B={cfg['B']} "
              f"D={cfg['D']} O={cfg['O']}; threads={threads}; {res['rounds']} rounds",
-             f"  active work per training step: {res['flops_step'] / 1e6:.2f} MFLOP",
-             f"  {'implementation':<14s} {'median ms':>10s} {'GFLOP/s':>8s} {'time / numba':>13s}"]
+             f"  active work per training step: {res['flops_step'] / 1e6:.2f} MFLOP; necessary "
+             f"work: {res['necessary_flops_step'] / 1e6:.2f} MFLOP; dgemm peak "
+             f"{res['dgemm_peak_flops'] / 1e9:.1f} GFLOP/s",
+             f"  {'implementation':<14s} {'median ms':>10s} {'GFLOP/s':>8s} {'efficiency':>10s} "
+             f"{'time / numba':>13s}"]
     med = res["median_s"]
     ref = med.get("numba")
     for name, s in sorted(med.items(), key=lambda kv: kv[1]):
         ratio = f"{s / ref:12.2f}x" if ref else "           -"
-        lines.append(f"  {name:<14s} {s * 1e3:10.3f} {res['flops_step'] / s / 1e9:8.2f} {ratio}")
+        lines.append(f"  {name:<14s} {s * 1e3:10.3f} {res['flops_step'] / s / 1e9:8.2f} "
+                     f"{100 * res['efficiency'][name]:9.2f}% {ratio}")
     if ref:
         for name in ("torch-masked", "torch-active", "numpy"):
             if name in med:
@@ -235,7 +296,9 @@ def main(argv=None):
                         help="comma-separated implementations to time (default all available)")
     parser.add_argument("--compile-times", action="store_true",
                         help="also measure the numba cold compile and cached start")
-    parser.add_argument("--json", default=None, help="also write the raw results to this file")
+    parser.add_argument("--json", default=None,
+                        help="also write the command, the machine and the raw results to this "
+                             "file")
     parser.add_argument("--_worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.configs = [c.strip() for c in args.configs.split(",") if c.strip()]
@@ -275,8 +338,11 @@ def main(argv=None):
         for label, imp, warm, wall in compile_times():
             print(f"  {label:<20s} import {imp:6.2f} s   warmup {warm:6.2f} s   process {wall:6.2f} s")
     if args.json:
+        from ..experiments.paper import machine
+        record = {"command": "python -m cwrnn_np.bench " + " ".join(argv or sys.argv[1:]),
+                  "machine": machine(), "threads": all_results}
         with open(args.json, "w") as fh:
-            json.dump(all_results, fh, indent=1)
+            json.dump(record, fh, indent=1)
 
 
 if __name__ == "__main__":
