@@ -73,5 +73,22 @@ def test_the_efficiency_table_is_made_from_its_json():
     maker = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(maker)
     record = json.loads((docs / "bench" / "efficiency.json").read_text())
-    assert maker.block(record) in (docs / "performance.md").read_text()
+    page = (docs / "performance.md").read_text()
+    assert maker.block(record) in page and maker.protocol_block(record) in page
     assert record["command"].startswith("python -m cwrnn_np.bench")
+    assert {r["config"] for r in record["protocol"]} == {"d", "d32", "e", "e32"}
+
+
+def test_the_charlm_step_counts_the_readout_and_trains():
+    """Configs d and e: the readout's work is counted on top of the network's, and the step
+    (forward, cross-entropy, backward, Adam) lowers the loss on its fixed batch."""
+    from cwrnn_np.bench.runner import CharLMStep, charlm_flops, charlm_problem
+    cfg = dict(CONFIGS["d"], sizes=[4, 4, 4], O=6, readout=5, D=5, L=9, B=2)
+    net, params, x, targets = charlm_problem(cfg)
+    active, necessary = charlm_flops(net, cfg["L"], cfg["B"])
+    readout = 3 * 2 * cfg["L"] * cfg["B"] * 5 * 6
+    assert active == step_flops(net.spec, 9, 2)[1] + readout
+    assert necessary == necessary_flops(net.spec, 9, 2)[1] + readout
+    step = CharLMStep("numba", net, params, x, targets)
+    losses = [step() for _ in range(30)]
+    assert losses[-1] < losses[0] and step.params is not params

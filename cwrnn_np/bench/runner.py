@@ -14,7 +14,15 @@ Configurations:
 
 * (a) the paper's generation setting: 9 modules x 16 units, periods 1..256, L=320, B=1, D=1, O=1;
 * (b) classification-sized: 5 x 20 units, periods 1..16, L=100, B=32, D=12, O=9;
-* (c) large: 8 x 64 units, periods 1..128, L=200, B=64, D=64, O=64.
+* (c) large: 8 x 64 units, periods 1..128, L=200, B=64, D=64, O=64;
+* (d) the design note's char-LM training step: periods [1, 4, 16] x 256 units with the paper's
+  wiring, B=4, L=128, one-hot input over 65 symbols, the 1024-unit tanh readout, the softmax
+  cross-entropy over 65 symbols and an Adam update (``d32``: the same in float32);
+* (e) the note's baseline row: the SRN with 768 units under the same readout (``e32``: float32).
+
+(a)-(c) time forward, MSE and backward; (d) and (e) a whole training step, optimizer included.
+``--protocol`` times the note's protocol (12,000 steps of (d) and of (e)) by running 500
+consecutive steps in each dtype and extrapolating.
 
 Timing: implementations run in interleaved rounds (one step of each per round), so that load on
 the shared machine hits all of them alike; the table gives each one's median and its ratio to
@@ -77,6 +85,14 @@ CONFIGS = {
     "c": dict(title="(c) large", sizes=[64] * 8, periods=schedules.exponential(8),
               L=200, B=64, D=64, O=64),
 }
+# the design note's char-LM step: its readout has R = 1024 tanh units between the network's
+# output layer (O = R) and the 65 symbols, and the step includes the Adam update
+_CHARLM = dict(L=128, B=4, D=65, O=1024, readout=65)
+for _key, _title, _sizes, _periods in [("d", "(d) char-LM [1,4,16]x256", [256] * 3, [1, 4, 16]),
+                                       ("e", "(e) char-LM SRN-768", [768], [1])]:
+    CONFIGS[_key] = dict(title=_title, sizes=_sizes, periods=_periods, dtype="float64", **_CHARLM)
+    CONFIGS[_key + "32"] = dict(title=_title + " float32", sizes=_sizes, periods=_periods,
+                                dtype="float32", **_CHARLM)
 
 
 def make_problem(cfg, seed=0, connectivity="clockwork"):
@@ -147,6 +163,50 @@ def _our_step(backend, spec, params, x, target):
     return run
 
 
+def charlm_problem(cfg, seed=0):
+    """(net, params, x one-hot (L, B, V), targets (L, B) int) of a char-LM config (d, e)."""
+    from ..models.readout import Net
+    kind = "srn" if len(cfg["sizes"]) == 1 else "cwrnn"
+    spec = ClockworkSpec(cfg["D"], cfg["O"], cfg["sizes"], cfg["periods"],
+                         connectivity="clockwork")
+    net = Net(kind, spec, readout=cfg["readout"])
+    rng = np.random.default_rng(seed)
+    params = net.init(rng, dtype=np.dtype(cfg["dtype"]))
+    ids = rng.integers(0, cfg["D"], size=(cfg["L"] + 1, cfg["B"]))
+    x = np.eye(cfg["D"], dtype=cfg["dtype"])[ids[:-1]]             # (L, B, V) one-hot
+    return net, params, x, ids[1:]
+
+
+class CharLMStep:
+    """One training step of the note's char-LM (configs d, e): forward, softmax cross-entropy,
+    backward through the readout and the network, and an Adam update (lr 5e-4, gradients
+    clipped to norm 5, as the char-LM experiment trains). Each call continues from the last."""
+
+    def __init__(self, backend, net, params, x, targets):
+        from ..losses import softmax_cross_entropy
+        from ..training.optim import make_optimizer
+        self.backend, self.net, self.x, self.targets = backend, net, x, targets
+        self.loss_fn = softmax_cross_entropy
+        self.opt = make_optimizer("adam", lr=5e-4, clip_norm=5.0)
+        self.params, self.state = params, self.opt.init(params)
+        self.masks = net.param_masks()
+
+    def __call__(self):
+        y, cache = self.net.forward(self.params, self.x, backend=self.backend)
+        loss, dy = self.loss_fn(y, self.targets)
+        grads = self.net.backward(self.params, dy, cache, backend=self.backend)
+        self.params, self.state = self.opt.update(self.params, grads, self.state, self.masks)
+        return loss
+
+
+def charlm_flops(net, L: int, B: int) -> tuple[float, float]:
+    """(active-work FLOPs, necessary FLOPs) of one char-LM training step: the network's, plus
+    the readout layer (B R O per step, twice again backward)."""
+    readout = 3 * 2.0 * L * B * net.readout * net.spec.output_size
+    return (step_flops(net.spec, L, B)[1] + readout,
+            necessary_flops(net.spec, L, B)[1] + readout)
+
+
 def implementations(spec, params, x, target, include=None):
     """name -> zero-argument callable running one training step (validated where it is a port)."""
     impls = {}
@@ -194,21 +254,28 @@ def _auto_rounds(impls, budget):
 def run_config(key, rounds=None, budget=20.0, include=None, progress=True):
     """Time one config; return a JSON-friendly dict of results."""
     cfg = CONFIGS[key]
-    spec, params, x, target = make_problem(cfg)
-    impls = implementations(spec, params, x, target, include)
+    if "readout" in cfg:
+        net, params, x, targets = charlm_problem(cfg)
+        impls = {name: CharLMStep(name, net, params, x, targets) for name in ("numba", "numpy")
+                 if include is None or name in include}
+        step, necessary = charlm_flops(net, cfg["L"], cfg["B"])
+        fwd = step / 3
+    else:
+        spec, params, x, target = make_problem(cfg)
+        impls = implementations(spec, params, x, target, include)
+        fwd, step = step_flops(spec, cfg["L"], cfg["B"])
+        _, necessary = necessary_flops(spec, cfg["L"], cfg["B"])
     r = rounds or _auto_rounds(impls, budget)
     if progress:
         print(f"  timing {cfg['title']}: {', '.join(impls)} x {r} rounds ...", file=sys.stderr,
               flush=True)
     med = time_side_by_side(impls, r)
-    fwd, step = step_flops(spec, cfg["L"], cfg["B"])
-    _, necessary = necessary_flops(spec, cfg["L"], cfg["B"])
     peak = dgemm_peak()
     out = dict(config=key, title=cfg["title"], rounds=r, median_s=med, flops_step=step,
                flops_fwd=fwd, necessary_flops_step=necessary, dgemm_peak_flops=peak,
                efficiency={name: necessary / peak / t for name, t in med.items()})
     # CW-RNN against an SRN of the same H (one module, period 1), on the numba backend
-    if "numba" in BACKENDS and (include is None or "numba" in include):
+    if "readout" not in cfg and "numba" in BACKENDS and (include is None or "numba" in include):
         srn_cfg = dict(cfg, sizes=[sum(cfg["sizes"])], periods=[1])
         s_spec, s_params, s_x, s_target = make_problem(srn_cfg)
         both = {"cwrnn": impls["numba"],
@@ -221,9 +288,12 @@ def run_config(key, rounds=None, budget=20.0, include=None, progress=True):
 
 def format_result(res, threads):
     cfg = CONFIGS[res["config"]]
+    shape = (f"L={cfg['L']} B={cfg['B']} D={cfg['D']} O={cfg['O']}" if "readout" not in cfg else
+             f"L={cfg['L']} B={cfg['B']}, {cfg['D']} symbols, a {cfg['O']}-unit tanh readout, "
+             f"Adam, {cfg['dtype']}")
     lines = [f"{res['title']}: {len(cfg['sizes'])} modules x {cfg['sizes'][0]} units, periods "
-             f"{cfg['periods'][0]}..{cfg['periods'][-1]}, L={cfg['L']} B={cfg['B']} "
-             f"D={cfg['D']} O={cfg['O']}; threads={threads}; {res['rounds']} rounds",
+             f"{cfg['periods'][0]}..{cfg['periods'][-1]}, {shape}; threads={threads}; "
+             f"{res['rounds']} rounds",
              f"  active work per training step: {res['flops_step'] / 1e6:.2f} MFLOP; necessary "
              f"work: {res['necessary_flops_step'] / 1e6:.2f} MFLOP; dgemm peak "
              f"{res['dgemm_peak_flops'] / 1e9:.1f} GFLOP/s",
@@ -249,6 +319,38 @@ def format_result(res, threads):
     return "\n".join(lines)
 
 
+#: the design note's char-LM protocol: 12,000 training steps
+PROTOCOL_STEPS = 12_000
+
+
+def protocol_times(steps: int = 500, keys=("d32", "d", "e32", "e")) -> list[dict]:
+    """Time ``steps`` consecutive training steps of each char-LM config on the numba backend
+    (wall and CPU time, after two warm-up steps) and extrapolate to :data:`PROTOCOL_STEPS`."""
+    out = []
+    for key in keys:
+        cfg = CONFIGS[key]
+        step = CharLMStep("numba", *charlm_problem(cfg))
+        step()
+        step()
+        wall, cpu = time.perf_counter(), time.process_time()
+        for _ in range(steps):
+            step()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        out.append(dict(config=key, title=cfg["title"], steps=steps, wall_s=wall, cpu_s=cpu,
+                        protocol_cpu_minutes=cpu / steps * PROTOCOL_STEPS / 60))
+    return out
+
+
+def format_protocol(rows, threads) -> str:
+    lines = [f"the note's protocol ({PROTOCOL_STEPS} steps), extrapolated from "
+             f"{rows[0]['steps']} steps on the numba backend; threads={threads}",
+             f"  {'config':<32s} {'ms/step':>8s} {'CPU min for the protocol':>25s}"]
+    for r in rows:
+        lines.append(f"  {r['title']:<32s} {1e3 * r['cpu_s'] / r['steps']:8.1f} "
+                     f"{r['protocol_cpu_minutes']:25.1f}")
+    return "\n".join(lines)
+
+
 def compile_times(python=sys.executable):
     """Cold compile (empty cache) and cached start of the numba warm-up, each in a fresh process."""
     code = ("import time; t=time.perf_counter(); import cwrnn_np.models.clockwork.numba_backend as nb; "
@@ -269,6 +371,9 @@ def compile_times(python=sys.executable):
 
 def _worker(args):
     import_torch_threads(args.threads)
+    if args.protocol:
+        print(json.dumps(protocol_times(args.protocol_steps)))
+        return
     results = [run_config(k, args.rounds, args.budget, args.include) for k in args.configs]
     print(json.dumps(results))
 
@@ -285,7 +390,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m cwrnn_np.bench", description=__doc__.split(
         "\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", default="a,b,c",
-                        help="comma-separated config keys from a, b, c (default all)")
+                        help="comma-separated config keys from a, b, c, d, d32, e, e32 "
+                             "(default a,b,c)")
     parser.add_argument("--threads", default=f"1,{os.cpu_count()}",
                         help="comma-separated thread counts (default 1 and all cores)")
     parser.add_argument("--rounds", type=int, default=None,
@@ -294,6 +400,11 @@ def main(argv=None):
                         help="seconds per config used to choose the rounds (default 20)")
     parser.add_argument("--include", default=None,
                         help="comma-separated implementations to time (default all available)")
+    parser.add_argument("--protocol", action="store_true",
+                        help="also time the note's char-LM protocol (configs d, e) at one "
+                             "thread, extrapolated from --protocol-steps steps")
+    parser.add_argument("--protocol-steps", type=int, default=500,
+                        help="steps timed for --protocol (default 500)")
     parser.add_argument("--compile-times", action="store_true",
                         help="also measure the numba cold compile and cached start")
     parser.add_argument("--json", default=None,
@@ -307,6 +418,8 @@ def main(argv=None):
             parser.error(f"--configs: unknown config {c!r}; choose from {sorted(CONFIGS)}")
     if args.include:
         args.include = [s.strip() for s in args.include.split(",")]
+    if args.protocol_steps < 1:
+        parser.error(f"--protocol-steps must be >= 1, got {args.protocol_steps}")
     if args._worker:
         args.threads = int(args.threads)
         return _worker(args)
@@ -333,6 +446,16 @@ def main(argv=None):
         for r in results:
             print()
             print(format_result(r, n))
+    protocol = None
+    if args.protocol:
+        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+                   MKL_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+        cmd = [sys.executable, "-m", "cwrnn_np.bench", "--_worker", "--threads", "1",
+               "--protocol", "--protocol-steps", str(args.protocol_steps)]
+        res = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=True)
+        protocol = json.loads(res.stdout.strip().splitlines()[-1])
+        print()
+        print(format_protocol(protocol, 1))
     if args.compile_times:
         print("\nnumba compile policy: warm-up of the common signatures, fresh process each")
         for label, imp, warm, wall in compile_times():
@@ -341,6 +464,8 @@ def main(argv=None):
         from ..experiments.paper import machine
         record = {"command": "python -m cwrnn_np.bench " + " ".join(argv or sys.argv[1:]),
                   "machine": machine(), "threads": all_results}
+        if protocol is not None:
+            record["protocol"] = protocol
         with open(args.json, "w") as fh:
             json.dump(record, fh, indent=1)
 
