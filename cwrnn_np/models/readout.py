@@ -119,6 +119,8 @@ class Net:
         return {k: v for k, v in params.items() if k not in ("W_R", "b_R")}
 
     def forward(self, params, x, h_init=None, t0=0, resets=None, backend="numba"):
+        """``(y (L, B, O), cache)``: the family's forward pass (validated), then the readout
+        layer if there is one (R1, R2). ``cache.h_last`` is the state to carry on."""
         if not self.readout:
             return self._core_forward(params, x, h_init, t0, resets, backend)
         z, cache = self._core_forward(self._core(params), x, h_init, t0, resets, backend)
@@ -126,6 +128,8 @@ class Net:
         return y, ReadoutCache(core=cache, v=v)
 
     def backward(self, params, dy, cache, dh_last=None, backend="numba"):
+        """The gradients of every parameter (and ``"x"``, ``"h_init"``): back through the
+        readout layer if there is one (RB1, RB2), then the family's BPTT."""
         if not self.readout:
             return self._core_backward(params, dy, cache, dh_last, backend)
         dz, dW_R, db_R = readout_backward(params["W_R"], dy, cache.v)
