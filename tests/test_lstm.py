@@ -4,6 +4,13 @@ Hand-derived BPTT against float64 finite differences (relative error <= 1e-6, th
 audit standard) on Hypothesis-drawn shapes for both backends; the Numba kernels against the NumPy
 reference (norm-wise relative 1e-12, as tests/test_numba_backend.py explains); chunked runs equal
 whole runs; resets; the forget-gate bias at init; the parameter count; and bad input.
+
+Gradients are compared as one vector, at the scale max|g| over every gradient array, as for the
+soft variants. A peephole gradient shows why: p_o sums o_t (1 - o_t) c_t times the output
+gate's gradient over steps and batch rows, terms that can cancel to a millionth of the
+gradient's scale. On one such draw (dp_o = 1.5e-6, max|g| = 0.8) an 80-bit long-double
+evaluation put the NumPy reference off by 2e-12 and the kernels off by 5e-12 of dp_o itself:
+the limit is the conditioning of that sum, not the kernel.
 """
 import json
 import os
@@ -18,9 +25,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cwrnn_np import lstm
-from cwrnn_np.models.lstm import (LSTM_BACKENDS, LSTMCache, LSTMSpec, backward_lstm, forward_lstm,
-                           gradcheck_lstm, init_lstm_params)
-from strategies import check_chunked_equals_whole, examples
+from cwrnn_np.models.lstm import (LSTM_BACKENDS, LSTMCache, LSTMSpec, backward_lstm,
+                                  forward_lstm, gradcheck_lstm, init_lstm_params)
+from strategies import assert_agrees, check_chunked_equals_whole, examples
 
 TOL = 1e-6
 RTOL64 = 1e-12
@@ -170,15 +177,6 @@ def test_gradcheck_lstm_refuses_float32_and_bad_mode():
 
 # ----- the Numba kernels against the NumPy reference ------------------------------------------
 
-def assert_agrees(name, got, want, rtol):
-    """Norm-wise: ``|got - want| <= rtol (|want| + max|want|)``; same shape and dtype."""
-    assert got.shape == want.shape, f"{name}: shape {got.shape} != {want.shape}"
-    assert got.dtype == want.dtype, f"{name}: dtype {got.dtype} != {want.dtype}"
-    scale = float(np.max(np.abs(want))) if want.size else 0.0
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * scale,
-                               err_msg=f"{name}: numba (ACTUAL) vs numpy (DESIRED)")
-
-
 def assert_backends_agree(problem, dh_last, rtol):
     out = {}
     for backend in ("numpy", "numba"):
@@ -198,8 +196,11 @@ def assert_backends_agree(problem, dh_last, rtol):
     assert np.array_equal(c1.reset, c0.reset) and np.array_equal(c1.x, c0.x)
     assert c1.h_init_given == c0.h_init_given
     assert sorted(g1) == sorted(g0)
+    # the gradient is one vector: compared at max|g| over all of it, as for the other families,
+    # so that a cancelled sum such as a peephole's is not its own scale
+    scale = max(float(np.max(np.abs(g))) for g in g0.values() if g.size)
     for name in g0:
-        assert_agrees(name, g1[name], g0[name], rtol)
+        assert_agrees(name, g1[name], g0[name], rtol, scale)
     return out
 
 
