@@ -51,7 +51,7 @@ from .linalg import add_row_product, add_tile_outer, add_tile_product
 
 __all__ = ["HeldPairs", "HeldProducts", "DeferredGrads", "new_held_products",
            "mark_reset", "mark_fired", "add_held_products", "new_deferred_grads", "defer", "flush",
-           "flush_all"]
+           "flush_all", "reset_rows", "cut_at_reset"]
 
 
 
@@ -235,3 +235,27 @@ def flush_all(deferred, pairs, value, grad, dW_H, W_H):
     for p in range(pairs.src0.shape[0]):
         if deferred.pending[p]:
             flush(deferred, pairs, p, value, grad, dW_H, W_H)
+
+
+@njit(**JIT_OPTIONS)
+def reset_rows(r, B):
+    """(B, H) the reset state r (H,) repeated for every sequence of the batch: the value every
+    source holds after a reset."""
+    h_r = np.empty((B, r.shape[0]), dtype=r.dtype)
+    for b in range(B):
+        h_r[b, :] = r
+    return h_r
+
+
+@njit(**HELPER_OPTIONS)
+def cut_at_reset(deferred, pairs, h_r, delta, dW_H, W_H, dr, eps):
+    """Backward through a reset before step t: the state entering step t was r, so every
+    pending version is r's and is flushed into ``delta`` (B4 and B6; SB7 and SB9), the gradient
+    ``delta`` (B, H) on that state reaches r and is summed into ``dr`` (H,), and nothing passes
+    on to :math:`h_{t-1}`: ``eps`` is cleared (B5; SB8)."""
+    flush_all(deferred, pairs, h_r, delta, dW_H, W_H)
+    for b in range(delta.shape[0]):
+        d = delta[b]
+        for u in range(delta.shape[1]):
+            dr[u] += d[u]
+    eps[:, :] = 0

@@ -50,8 +50,9 @@ import numpy as np
 from numba import njit
 
 from ...kernels.config import HELPER_OPTIONS, JIT_OPTIONS
-from ...kernels.held import (HeldPairs, add_held_products, defer, flush, flush_all,
-                             mark_fired, mark_reset, new_deferred_grads, new_held_products)
+from ...kernels.held import (HeldPairs, add_held_products, cut_at_reset, defer, flush,
+                             flush_all, mark_fired, mark_reset, new_deferred_grads,
+                             new_held_products, reset_rows)
 from ...kernels.linalg import (add_block_dots, add_block_product, add_row_outer, add_row_product,
                                add_tile_outer, add_tile_product)
 from ...kernels.special import tanh_inplace
@@ -269,15 +270,6 @@ def wired_pairs(plan):
                      src_module=src_module)
 
 
-@njit(**JIT_OPTIONS)
-def _rows_of(r, B):
-    """(B, H) r repeated for every sequence of the batch."""
-    h_r = np.empty((B, r.shape[0]), dtype=r.dtype)
-    for b in range(B):
-        h_r[b, :] = r
-    return h_r
-
-
 # ----- forward --------------------------------------------------------------------------------
 
 @njit(**JIT_OPTIONS)
@@ -322,7 +314,7 @@ def clockwork_forward_kernel(seq, weights, plan, clock):
     dtype = h_init.dtype
     h = np.empty((L, B, H), dtype=dtype)              # (L, B, H)
     y = np.empty((L, B, O), dtype=dtype)              # (L, B, O)
-    h_r = _rows_of(seq.r, B)                          # (B, H)
+    h_r = reset_rows(seq.r, B)                        # (B, H)
     pairs = wired_pairs(plan)
     held = new_held_products(pairs, plan.offsets.shape[0] - 1, h_r)
     for t in range(L):
@@ -448,7 +440,7 @@ def clockwork_backward_kernel(seq, h, upstream, weights, plan, clock):
     db_H = np.zeros(H, dtype=dtype)                         # (H,)
     dx = np.zeros((L, B, D), dtype=dtype)                   # (L, B, D)
     dr = np.zeros(H, dtype=dtype)                           # (H,)
-    h_r = _rows_of(seq.r, B)                                # (B, H)
+    h_r = reset_rows(seq.r, B)                              # (B, H)
     eps = upstream.dh_last.copy()                           # (B, H) epsilon_{t+1}
     delta = np.empty((B, H), dtype=dtype)                   # (B, H) delta_t, then dh~_{t-1}
     da = np.empty((B, H), dtype=dtype)                      # (B, H) rows of active modules only
@@ -475,14 +467,9 @@ def clockwork_backward_kernel(seq, h, upstream, weights, plan, clock):
             _active_module_grads(dW_IT, db_H, dx[t], deferred, da, x[t], module[slot], weights,
                                  plan, pairs)
         if reset[t]:
-            # (B4, B6) the state entering step t was r: every pending version is r's
-            flush_all(deferred, pairs, h_r, delta, dW_H, W_H)
-            # (B5) a reset cuts the path to h_{t-1}; the replaced state was r
-            for b in range(B):
-                d = delta[b]
-                for u in range(H):
-                    dr[u] += d[u]
-            eps[:, :] = 0
+            # (B4-B6) the state entering step t was r: flush every pending version as r's,
+            # sum the gradient into r, cut the path to h_{t-1}
+            cut_at_reset(deferred, pairs, h_r, delta, dW_H, W_H, dr, eps)
         else:
             # (B5) epsilon_t is the gradient on h~_{t-1}; the buffers swap roles
             eps, delta = delta, eps

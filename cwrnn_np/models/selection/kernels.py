@@ -64,9 +64,9 @@ import numpy as np
 from numba import njit
 
 from ...kernels.config import HELPER_OPTIONS, JIT_OPTIONS
-from ...kernels.held import (HeldPairs, add_held_products, defer, flush,
+from ...kernels.held import (HeldPairs, add_held_products, cut_at_reset, defer, flush,
                              flush_all, mark_fired, mark_reset, new_deferred_grads,
-                             new_held_products)
+                             new_held_products, reset_rows)
 from ...kernels.linalg import add_block_dots, add_block_product, add_outer_products
 from ...kernels.special import tanh_inplace
 
@@ -303,15 +303,6 @@ def select_plan(layout):
     return SelectPlan(blk=blk[:nb + 1].copy(), pair_ptr=pair_ptr, pairs=pairs)
 
 
-@njit(**JIT_OPTIONS)
-def _rows_of(r, B):
-    """(B, H) r repeated for every sequence of the batch."""
-    h_r = np.empty((B, r.shape[0]), dtype=r.dtype)
-    for b in range(B):
-        h_r[b, :] = r
-    return h_r
-
-
 # ----- forward --------------------------------------------------------------------------------
 
 @njit(**JIT_OPTIONS)
@@ -362,7 +353,7 @@ def select_forward_kernel(seq, weights, layout, temperature):
     th = np.empty((L, B, H), dtype=dtype)             # (L, B, H) zeroed where inactive
     g = np.zeros((L, B, n_rows), dtype=dtype)         # (L, B, S)
     y = np.zeros((L, B, O), dtype=dtype)              # (L, B, O)
-    h_r = _rows_of(seq.r, B)                          # (B, H)
+    h_r = reset_rows(seq.r, B)                        # (B, H)
     xhT = np.empty((D + H, B), dtype=dtype)           # (D + H, B) [x_t; h~_{t-1}]^T
     zT = np.zeros((n_rows, B), dtype=dtype)           # (S, B) logits W_S [x; h~] of a step
     plan = select_plan(layout)
@@ -574,7 +565,7 @@ def select_backward_kernel(seq, states, upstream, weights, layout, temperature):
     db_S = np.zeros(n_rows, dtype=dtype)              # (S,)
     dr = np.zeros(H, dtype=dtype)                     # (H,)
     dx = np.zeros((L, B, D), dtype=dtype)             # (L, B, D)
-    h_r = _rows_of(seq.r, B)                          # (B, H)
+    h_r = reset_rows(seq.r, B)                        # (B, H)
     eps = upstream.dh_last.copy()                     # (B, H) gradient on the state after t
     delta = np.empty((B, H), dtype=dtype)             # (B, H) delta_t, then epsilon_t
     da = np.zeros((B, H), dtype=dtype)                # (B, H) gradient on a_t (active units)
@@ -628,14 +619,9 @@ def select_backward_kernel(seq, states, upstream, weights, layout, temperature):
         # (SB7, selection term; SB9) the selection path of the active groups
         _selection_grads(dx_t, delta, dW_S, db_S, dz, x[t], h_prev, active_t, layout, W_S)
         if reset[t]:
-            # (SB7, SB9) the state entering step t was r: every pending version is r's
-            flush_all(deferred, pairs, h_r, delta, dW_H, W_H)
-            # (SB8) a reset cuts the path to h_{t-1}; the replaced state was r
-            for b in range(B):
-                d = delta[b]
-                for k in range(H):
-                    dr[k] += d[k]
-            eps[:, :] = 0
+            # (SB7-SB9) the state entering step t was r: flush every pending version as r's,
+            # sum the gradient into r, cut the path to h_{t-1}
+            cut_at_reset(deferred, pairs, h_r, delta, dW_H, W_H, dr, eps)
         else:
             # epsilon_t is the gradient on h~_{t-1}; the buffers swap roles
             eps, delta = delta, eps
