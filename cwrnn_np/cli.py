@@ -11,6 +11,9 @@ Subcommands::
     cwrnn bench [benchmark options]
     cwrnn list
 
+Every command that runs a network (all but ``bench`` and ``list``) also takes
+``--threads N``: Numba and BLAS threads together, default all cores (``cwrnn_np.threads``).
+
 Every bad input (unknown task, bad key or value, missing file, unwritable folder, corrupt
 checkpoint) ends with a one-line ``cwrnn: error: ...`` on stderr and exit status 2; a training
 divergence ends with exit status 1 and keeps the last good checkpoint. See ``docs/usage.md``.
@@ -354,6 +357,23 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _threads_arg(text: str) -> int:
+    """Parse ``--threads N``: a positive integer."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return n
+
+
+def _add_threads(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=_threads_arg, default=None, metavar="N",
+                        help="threads for Numba kernels and BLAS together (default: all "
+                             "cores; 1 when running many jobs side by side)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cwrnn", description="Clockwork RNNs in NumPy/Numba: "
                                 "train, evaluate, sample, audit gradients, benchmark.")
@@ -368,16 +388,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after STEP steps in all (checkpointed; resume later)")
     t.add_argument("--runs-dir", help="parent folder of run folders (default: runs)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_threads(t)
     e = sub.add_parser("evaluate", help="metrics of a run's checkpoint on valid and test")
     e.add_argument("run", help="run folder")
+    _add_threads(e)
     s = sub.add_parser("sample", help="generate from a trained run (generation or text)")
     s.add_argument("run", help="run folder")
     s.add_argument("--length", type=int, default=0, help="steps to generate")
     s.add_argument("--temperature", type=float, default=1.0, help="text sampling temperature")
     s.add_argument("--seed", type=int, default=0, help="sampling seed")
+    _add_threads(s)
     g = sub.add_parser("gradcheck", help="audit every variant's gradients (table)")
     g.add_argument("--backend", default="all", help="numpy, numba or all (default)")
     g.add_argument("--seed", type=int, default=0)
+    _add_threads(g)
     x = sub.add_parser("experiment", help="run a paper/design-note experiment, write its report")
     x.add_argument("name", help=", ".join(EXPERIMENT_NAMES))
     x.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
@@ -397,9 +421,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="charlm: units of a tanh layer before the softmax (the note: 1024)")
     x.add_argument("--small", action="store_true",
                    help="charlm: tiny networks, a pipeline check (CI)")
+    _add_threads(x)
     hd = sub.add_parser("harden", help="snap a learned-periods run to an ordinary CW-RNN")
     hd.add_argument("run", help="a run folder trained with model.variant=learned-*")
     hd.add_argument("--out", help="folder for the hardened run (default RUN/hardened)")
+    _add_threads(hd)
     sub.add_parser("bench", help="benchmark (see python -m cwrnn_np.bench --help)",
                    add_help=False)
     sub.add_parser("list", help="tasks, variants, schedules, optimizers")
@@ -417,6 +443,9 @@ def main(argv=None) -> int:
         return cmd_bench(None, argv[1:])
     args = parser.parse_args(argv)
     try:
+        if hasattr(args, "threads"):       # the commands that run models
+            from .threads import set_threads
+            set_threads(args.threads)
         handler = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample,
                    "gradcheck": cmd_gradcheck, "list": cmd_list,
                    "experiment": cmd_experiment, "harden": cmd_harden}[args.command]
