@@ -20,7 +20,9 @@ contributes :math:`\tilde W_H^\top \bar a_t[\mathrm{dst}_p]` to the gradient on 
 to :math:`\bar W_H` (B6 / SB9). Both are linear in :math:`\bar a_t` and the other factor is
 the same for all those steps, so the kernels sum :math:`\bar a_t[\mathrm{dst}_p]` over them
 (:func:`defer`) and apply :math:`\tilde W_H^\top` and the outer product once per version
-(:func:`flush`). This is the same sum grouped differently (equal to rounding). Applying it
+(:func:`flush`). The outer products are not taken one version at a time either: their rows wait
+in an :class:`~cwrnn_np.kernels.linalg.OuterQueue` and reach :math:`\bar W_H` as one BLAS
+product per pair for many versions. This is the same sum grouped differently (equal to rounding). Applying it
 late loses nothing: between two versions the source is held, and a held state's gradient
 passes through the held steps unchanged, so the deferred part may join it at any point before
 the backward pass reads the gradient of the version itself. That happens at the step that
@@ -47,7 +49,8 @@ import numpy as np
 from numba import njit
 
 from .config import HELPER_OPTIONS, JIT_OPTIONS
-from .linalg import add_row_product, add_tile_outer, add_tile_product
+from .linalg import (OuterQueue, add_block_product, drain_all_outer, new_outer_queue,
+                     queue_outer)
 
 __all__ = ["HeldPairs", "HeldProducts", "DeferredGrads", "new_held_products",
            "mark_reset", "mark_fired", "add_held_products", "new_deferred_grads", "defer", "flush",
@@ -102,10 +105,13 @@ class DeferredGrads(NamedTuple):
     grad_sums : (B, Z) :math:`\sum_t \bar a_t[\mathrm{dst}_p]` of each pair over the steps
         that read the current version of its source.
     pending : (P,) bool, ``grad_sums`` of pair p is not all zero.
+    outer : OuterQueue with a slot per pair: the rows of :math:`\bar W_H`'s outer products
+        (B6 / SB9) of the versions already flushed, not yet applied.
     """
 
     grad_sums: np.ndarray
     pending: np.ndarray
+    outer: OuterQueue
 
 
 @njit(**JIT_OPTIONS)
@@ -151,10 +157,7 @@ def add_held_products(a_t, pairs, first, end, held, h_prev, W_HT):
             # the source changed since z_p was computed: multiply again
             c0 = pairs.src0[p]
             products[:, z0:z0 + N] = 0
-            if B == 1:
-                add_row_product(products, z0, h_prev, c0, W_HT, c0, u0, pairs.src_len[p], N)
-            else:
-                add_tile_product(products, z0, h_prev, c0, W_HT, c0, u0, pairs.src_len[p], N)
+            add_block_product(products, z0, h_prev, c0, W_HT, c0, u0, pairs.src_len[p], N)
             held.product_version[p] = source_version
         for b in range(B):
             a_b = a_t[b, u0:u0 + N]
@@ -169,7 +172,9 @@ def new_deferred_grads(pairs, like):
     n_pairs = pairs.src0.shape[0]
     return DeferredGrads(
         grad_sums=np.zeros((like.shape[0], pairs.col[n_pairs]), dtype=like.dtype),  # (B, Z)
-        pending=np.zeros(n_pairs, dtype=np.bool_))                                  # (P,)
+        pending=np.zeros(n_pairs, dtype=np.bool_),                                  # (P,)
+        outer=new_outer_queue(pairs.col[1:] - pairs.col[:-1], pairs.src_len, pairs.dst0,
+                              pairs.src0, like))
 
 
 @njit(**HELPER_OPTIONS)
@@ -196,45 +201,32 @@ def flush(deferred, pairs, p, value, grad, dW_H, W_H):
 
     ``value`` (B, H) holds that version in the source's units. With :math:`S_p` the deferred
     sum (B, :math:`N_p`), adds :math:`S_p \tilde W_H[\mathrm{dst}_p, \mathrm{src}_p]` into
-    ``grad`` (B, H), the gradient on the version (B4 / SB7, recurrent term), and
-    :math:`S_p^\top` ``value[:, src]`` into ``dW_H`` (H, H) (B6 / SB9); then clears
+    ``grad`` (B, H), the gradient on the version (B4 / SB7, recurrent term), and queues
+    :math:`S_p^\top` ``value[:, src]`` for ``dW_H`` (H, H) (B6 / SB9); then clears
     :math:`S_p` for the next version. ``W_H`` (H, H) is read in the pair's block only.
     """
     z0 = pairs.col[p]
     N = pairs.col[p + 1] - z0
     u0 = pairs.dst0[p]
     c0 = pairs.src0[p]
-    M = pairs.src_len[p]
     sums = deferred.grad_sums
-    B = sums.shape[0]
-    if B >= 4:
-        # gradient on the read state through W_H[dst, src] (B4 / SB7)
-        add_tile_product(grad, c0, sums, z0, W_H, u0, c0, N, M)
-        # recurrent weight gradient, this block only (B6 / SB9)
-        add_tile_outer(dW_H, u0, c0, sums, z0, N, value, c0, M)
-    else:
-        # the same two updates in one pass over the block (fewer loop overheads for small B)
-        for u in range(N):
-            w = W_H[u0 + u, c0:c0 + M]
-            dw = dW_H[u0 + u, c0:c0 + M]
-            for b in range(B):
-                s = sums[b, z0 + u]
-                g_b = grad[b, c0:c0 + M]
-                v_b = value[b, c0:c0 + M]
-                for q in range(M):
-                    g_b[q] += s * w[q]           # (B4 / SB7)
-                    dw[q] += s * v_b[q]          # (B6 / SB9)
+    # gradient on the read state through W_H[dst, src] (B4 / SB7)
+    add_block_product(grad, c0, sums, z0, W_H, u0, c0, N, pairs.src_len[p])
+    # recurrent weight gradient, this block only (B6 / SB9), queued
+    queue_outer(deferred.outer, p, sums, z0, value, c0, dW_H)
     sums[:, z0:z0 + N] = 0
     deferred.pending[p] = False
 
 
 @njit(**HELPER_OPTIONS)
 def flush_all(deferred, pairs, value, grad, dW_H, W_H):
-    """:func:`flush` every pending pair: at a reset (every source read r, the ``value``) and
-    at the start of the call (every source read ``h_init``)."""
+    """:func:`flush` every pending pair, then apply every queued row of ``dW_H``: at a reset
+    (every source read r, the ``value``) and at the start of the call (every source read
+    ``h_init``), which ends the backward pass."""
     for p in range(pairs.src0.shape[0]):
         if deferred.pending[p]:
             flush(deferred, pairs, p, value, grad, dW_H, W_H)
+    drain_all_outer(deferred.outer, dW_H)
 
 
 @njit(**JIT_OPTIONS)

@@ -1,28 +1,132 @@
 r"""Small dense linear algebra for the kernels: block products, outer products, dot products.
 
 Every function adds into a slice of an output buffer, reading blocks of the operands by offset,
-so the family kernels can compute only the blocks that the wiring and the clock require. All are
-plain loops whose innermost loop runs from index 0 over contiguous memory, so that LLVM emits
-SIMD code without reassociating any sum (fastmath stays off).
+so the family kernels can compute only the blocks that the wiring and the clock require.
 
-Two shapes of loop: a *row* kernel for one batch row (B = 1, the generation setting), and a
-*tile* kernel for B >= 2 that updates two output rows per pass over four rows of the weights,
-so that each load of a weight row serves two batch rows. :func:`add_block_product` and
-:func:`add_outer_products` pick one by B; a hot loop may call the row or tile kernel directly.
-``np.dot`` is not used: inside Numba it calls BLAS through SciPy, which is not a dependency.
-``docs/performance.md`` has the measurements behind these choices.
+Where BLAS wins, a product goes to BLAS: SciPy's ``dgemm`` / ``sgemm`` (``scipy.linalg.cython_blas``,
+the library behind Numba's own ``np.dot``), called on the blocks in place through their leading
+dimensions, so no block is copied. Where the block is too thin for BLAS, plain loops run
+instead; their innermost loop runs from index 0 over contiguous memory, so that LLVM emits SIMD
+code without reassociating any sum (fastmath stays off). Measured block shape by block shape
+(``docs/performance.md``, "BLAS inside the kernels"):
+
+* **block products** ``out += a @ W``: one batch row (B = 1) a row loop; 2 <= B < 8 a
+  2 x 4 register tile (two batch rows against four rows of W; BLAS packs the whole block for
+  so few rows and runs at half its speed); B >= 8 BLAS.
+* **outer products** ``G += a^T P`` (weight gradients): one batch row a row loop, otherwise
+  BLAS; the hot ones are not taken step by step at all: :class:`OuterQueue` collects their rows
+  over many steps and applies them as one BLAS product.
 
 Shape letters: B batch rows, K the reduced dimension, N the output columns.
 """
 from __future__ import annotations
 
-from numba import njit
+from typing import NamedTuple
 
-from .config import JIT_OPTIONS
+import llvmlite.binding as llvm
+import numpy as np
+from numba import config as numba_config
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import get_cython_function_address, intrinsic
 
-__all__ = ["add_row_product", "add_tile_product", "add_block_product", "add_row_outer",
-           "add_tile_outer", "add_outer_products", "add_block_dots"]
+from .config import HELPER_OPTIONS, JIT_OPTIONS
 
+__all__ = ["add_row_product", "add_tile_product", "add_block_product", "blas_block_product",
+           "add_row_outer", "blas_outer_products", "add_outer_products", "add_block_dots",
+           "OuterQueue", "new_outer_queue", "queue_outer", "drain_outer", "drain_all_outer",
+           "BLAS_MIN_ROWS", "QUEUE_ROWS"]
+
+#: Block products with at least this many batch rows go to BLAS (measured: below it the
+#: register tile is up to twice as fast, above it BLAS is 1.1-2x faster).
+BLAS_MIN_ROWS = 8
+
+#: Rows an :class:`OuterQueue` collects per slot before it applies them as one BLAS product.
+QUEUE_ROWS = 256
+
+
+# ----- BLAS: SciPy's Fortran gemm, called on blocks in place -----------------------------------
+#
+# Fortran BLAS takes every argument by reference and reads matrices column-major. A row-major
+# block X (r x c, row stride ld) is, to Fortran, the column-major matrix X^T (c x r) with leading
+# dimension ld; so the row-major product C = A B is computed as C^T = B^T A^T. The two routines
+# are registered under fixed symbol names, so kernels that call them can still be cached on
+# disk (a ctypes function pointer would bake this process's address into the machine code).
+llvm.add_symbol("cwrnn_np_dgemm", get_cython_function_address("scipy.linalg.cython_blas", "dgemm"))
+llvm.add_symbol("cwrnn_np_sgemm", get_cython_function_address("scipy.linalg.cython_blas", "sgemm"))
+_GEMM_SIGNATURE = types.void(*([types.voidptr] * 13))
+_dgemm = types.ExternalFunction("cwrnn_np_dgemm", _GEMM_SIGNATURE)
+_sgemm = types.ExternalFunction("cwrnn_np_sgemm", _GEMM_SIGNATURE)
+_NO_TRANSPOSE = np.uint8(ord("N"))
+_TRANSPOSE = np.uint8(ord("T"))
+
+
+@intrinsic
+def _by_ref(typingctx, value):
+    """A pointer to a copy of ``value`` on the stack (Fortran passes arguments by reference)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(cgutils.alloca_once_value(builder, args[0]), cgutils.voidptr_t)
+    return types.voidptr(value), codegen
+
+
+@intrinsic
+def _address(typingctx, array, index):
+    """A pointer to element ``index`` of ``array`` counted in the flat, C-ordered buffer."""
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        return builder.bitcast(builder.gep(data, [args[1]]), cgutils.voidptr_t)
+    return types.voidptr(array, types.intp), codegen
+
+
+@njit(**HELPER_OPTIONS)
+def _gemm(transpose_b, m, n, k, A, ia, B, ib, C, ic):
+    """Fortran ``C (m x n) += A (m x k) op(B)`` with op(B) = B (k x n) or B^T, each matrix given
+    by an array and a flat offset, its leading dimension the array's row length."""
+    one = C.dtype.type(1.0)
+    op_b = _TRANSPOSE if transpose_b else _NO_TRANSPOSE
+    if C.itemsize == 8:
+        _dgemm(_by_ref(_NO_TRANSPOSE), _by_ref(op_b), _by_ref(np.int32(m)), _by_ref(np.int32(n)),
+               _by_ref(np.int32(k)), _by_ref(one), _address(A, ia), _by_ref(np.int32(A.shape[1])),
+               _address(B, ib), _by_ref(np.int32(B.shape[1])), _by_ref(one), _address(C, ic),
+               _by_ref(np.int32(C.shape[1])))
+    else:
+        _sgemm(_by_ref(_NO_TRANSPOSE), _by_ref(op_b), _by_ref(np.int32(m)), _by_ref(np.int32(n)),
+               _by_ref(np.int32(k)), _by_ref(one), _address(A, ia), _by_ref(np.int32(A.shape[1])),
+               _address(B, ib), _by_ref(np.int32(B.shape[1])), _by_ref(one), _address(C, ic),
+               _by_ref(np.int32(C.shape[1])))
+
+
+@njit(**HELPER_OPTIONS)
+def blas_block_product(out, o0, a, a0, W, w0, v0, K, N):
+    r"""``out[b, o0:o0+N] += a[b, a0:a0+K] @ W[w0:w0+K, v0:v0+N]`` for every row b, by BLAS.
+
+    To Fortran: ``out^T (N x B) += W_block^T (N x K) a_block^T (K x B)``. ``out``, ``a`` and
+    ``W`` are C-contiguous 2-D arrays of one dtype.
+    """
+    _gemm(False, N, out.shape[0], K, W, w0 * W.shape[1] + v0, a, a0, out, o0)
+
+
+@njit(**HELPER_OPTIONS)
+def blas_outer_products(G, g0, gc, a, a0, K, P, p0, N):
+    r"""``G[g0+u, gc:gc+N] += sum_b a[b, a0+u] * P[b, p0:p0+N]`` for u in ``0..K-1``, by BLAS.
+
+    To Fortran: ``G_block^T (N x K) += P_block^T (N x B) a_block (B x K)``. ``G``, ``a`` (B, ·)
+    and ``P`` (B, ·) are C-contiguous 2-D arrays of one dtype.
+    """
+    _gemm(True, N, K, a.shape[0], P, p0, a, a0, G, g0 * G.shape[1] + gc)
+
+
+if numba_config.DISABLE_JIT:
+    # Run as plain Python (NUMBA_DISABLE_JIT=1), the intrinsics above cannot execute: the same
+    # two products through NumPy.
+    def blas_block_product(out, o0, a, a0, W, w0, v0, K, N):  # noqa: F811
+        out[:, o0:o0 + N] += a[:, a0:a0 + K] @ W[w0:w0 + K, v0:v0 + N]
+
+    def blas_outer_products(G, g0, gc, a, a0, K, P, p0, N):  # noqa: F811
+        G[g0:g0 + K, gc:gc + N] += a[:, a0:a0 + K].T @ P[:, p0:p0 + N]
+
+
+# ----- loops for thin blocks ------------------------------------------------------------------
 
 @njit(**JIT_OPTIONS)
 def add_row_product(out, o0, a, a0, W, w0, v0, K, N):
@@ -116,15 +220,17 @@ def add_block_product(out, o0, a, a0, W, w0, v0, K, N):
     r"""``out[b, o0:o0+N] += a[b, a0:a0+K] @ W[w0:w0+K, v0:v0+N]`` for every row b.
 
     The one matrix-product pattern of both passes. ``out`` (B, ·), ``a`` (B, ·) and ``W`` are
-    C-contiguous 2-D arrays; only the named block of W is read, row by row. Dispatches on B:
-    :func:`add_row_product` for B = 1, :func:`add_tile_product` otherwise. Kept this small
-    so that LLVM inlines it: a real call passes every array as several arguments, which costs
-    about as much as a 16 x 16 block product.
+    C-contiguous 2-D arrays; only the named block of W is read. Dispatches on B:
+    :func:`add_row_product` for B = 1, :func:`add_tile_product` for B < ``BLAS_MIN_ROWS``,
+    :func:`blas_block_product` otherwise.
     """
-    if out.shape[0] == 1:
+    B = out.shape[0]
+    if B == 1:
         add_row_product(out, o0, a, a0, W, w0, v0, K, N)
-    else:
+    elif B < BLAS_MIN_ROWS:
         add_tile_product(out, o0, a, a0, W, w0, v0, K, N)
+    else:
+        blas_block_product(out, o0, a, a0, W, w0, v0, K, N)
 
 
 @njit(**JIT_OPTIONS)
@@ -139,84 +245,17 @@ def add_row_outer(G, g0, gc, a, a0, K, P, p0, N):
 
 
 @njit(**JIT_OPTIONS)
-def add_tile_outer(G, g0, gc, a, a0, K, P, p0, N):
-    r""":func:`add_outer_products` for B >= 2, in 2 x 4 register tiles.
-
-    The same tile as :func:`add_tile_product`: four batch rows of P (summed pairwise, then
-    added) update two rows of G per pass; each element of G sums its batch rows in the same
-    order whatever K is.
-    """
-    B = a.shape[0]
-    u = 0
-    while u + 2 <= K:
-        g = G[g0 + u, gc:gc + N]
-        f = G[g0 + u + 1, gc:gc + N]
-        b = 0
-        while b + 4 <= B:
-            a_0 = a[b, a0 + u]
-            a_1 = a[b + 1, a0 + u]
-            a_2 = a[b + 2, a0 + u]
-            a_3 = a[b + 3, a0 + u]
-            e_0 = a[b, a0 + u + 1]
-            e_1 = a[b + 1, a0 + u + 1]
-            e_2 = a[b + 2, a0 + u + 1]
-            e_3 = a[b + 3, a0 + u + 1]
-            p_0 = P[b, p0:p0 + N]
-            p_1 = P[b + 1, p0:p0 + N]
-            p_2 = P[b + 2, p0:p0 + N]
-            p_3 = P[b + 3, p0:p0 + N]
-            for q in range(N):
-                x_0 = p_0[q]
-                x_1 = p_1[q]
-                x_2 = p_2[q]
-                x_3 = p_3[q]
-                g[q] += (a_0 * x_0 + a_1 * x_1) + (a_2 * x_2 + a_3 * x_3)
-                f[q] += (e_0 * x_0 + e_1 * x_1) + (e_2 * x_2 + e_3 * x_3)
-            b += 4
-        while b < B:
-            a_0 = a[b, a0 + u]
-            e_0 = a[b, a0 + u + 1]
-            p_0 = P[b, p0:p0 + N]
-            for q in range(N):
-                g[q] += a_0 * p_0[q]
-                f[q] += e_0 * p_0[q]
-            b += 1
-        u += 2
-    if u < K:
-        g = G[g0 + u, gc:gc + N]
-        b = 0
-        while b + 4 <= B:
-            a_0 = a[b, a0 + u]
-            a_1 = a[b + 1, a0 + u]
-            a_2 = a[b + 2, a0 + u]
-            a_3 = a[b + 3, a0 + u]
-            p_0 = P[b, p0:p0 + N]
-            p_1 = P[b + 1, p0:p0 + N]
-            p_2 = P[b + 2, p0:p0 + N]
-            p_3 = P[b + 3, p0:p0 + N]
-            for q in range(N):
-                g[q] += (a_0 * p_0[q] + a_1 * p_1[q]) + (a_2 * p_2[q] + a_3 * p_3[q])
-            b += 4
-        while b < B:
-            a_0 = a[b, a0 + u]
-            p_0 = P[b, p0:p0 + N]
-            for q in range(N):
-                g[q] += a_0 * p_0[q]
-            b += 1
-
-
-@njit(**JIT_OPTIONS)
 def add_outer_products(G, g0, gc, a, a0, K, P, p0, N):
     r"""``G[g0+u, gc:gc+N] += sum_b a[b, a0+u] * P[b, p0:p0+N]`` for u in ``0..K-1``.
 
     A block of a weight gradient, :math:`\bar W \mathrel{+}= \bar a^\top P`. ``G``, ``a`` (B, ·)
-    and ``P`` (B, ·) are C-contiguous. Dispatches on B as :func:`add_block_product` does:
-    :func:`add_row_outer` for B = 1, :func:`add_tile_outer` otherwise.
+    and ``P`` (B, ·) are C-contiguous. Dispatches on B: :func:`add_row_outer` for B = 1,
+    :func:`blas_outer_products` otherwise.
     """
     if a.shape[0] == 1:
         add_row_outer(G, g0, gc, a, a0, K, P, p0, N)
     else:
-        add_tile_outer(G, g0, gc, a, a0, K, P, p0, N)
+        blas_outer_products(G, g0, gc, a, a0, K, P, p0, N)
 
 
 @njit(**JIT_OPTIONS)
@@ -249,3 +288,97 @@ def add_block_dots(out, o0, a, a0, WT, v0, w0, K, N):
                 s0 += a_b[c] * w[c]
                 c += 1
             out[b, o0 + o] += (s0 + s1) + (s2 + s3)
+
+
+# ----- outer products collected over many steps -------------------------------------------------
+
+class OuterQueue(NamedTuple):
+    r"""Rows of weight-gradient outer products, collected per *slot* (a block of a gradient G)
+    and applied as one BLAS product when a slot's rows are full or at the end of the pass.
+
+    A gradient block :math:`\bar W_s \mathrel{+}= \sum_t \bar a_t^\top v_t` taken step by step
+    is a product of B rows each time, which streams the whole block through memory for little
+    work. Stacking the rows of many steps turns the sum into one product
+    :math:`\bar W_s \mathrel{+}= \bar A^\top V` of up to :data:`QUEUE_ROWS` rows: the same
+    sum, grouped differently (equal to rounding).
+
+    Attributes
+    ----------
+    left : (R, Z) rows of the left factors :math:`\bar a_t`; slot s owns columns
+        ``left_col[s]:left_col[s+1]``.
+    right : (R, Y) rows of the right factors :math:`v_t`; slot s owns ``right_col[s]:...``.
+    left_col : (S + 1,) int64; right_col : (S + 1,) int64.
+    g_row : (S,) int64 and g_col : (S,) int64, the first row and column of slot s's block of G.
+    fill : (S,) int64, the rows slot s holds.
+    """
+
+    left: np.ndarray
+    right: np.ndarray
+    left_col: np.ndarray
+    right_col: np.ndarray
+    g_row: np.ndarray
+    g_col: np.ndarray
+    fill: np.ndarray
+
+
+@njit(**JIT_OPTIONS)
+def new_outer_queue(left_width, right_width, g_row, g_col, like):
+    """An empty queue for blocks ``G[g_row[s]:g_row[s]+left_width[s], g_col[s]:g_col[s]+
+    right_width[s]]``; ``like`` (B, ·) gives B and the dtype. It holds :data:`QUEUE_ROWS` rows
+    (at least B) per slot."""
+    S = left_width.shape[0]
+    B = like.shape[0]
+    rows = B * max(1, QUEUE_ROWS // B)
+    left_col = np.zeros(S + 1, dtype=np.int64)
+    right_col = np.zeros(S + 1, dtype=np.int64)
+    for s in range(S):
+        left_col[s + 1] = left_col[s] + left_width[s]
+        right_col[s + 1] = right_col[s] + right_width[s]
+    return OuterQueue(left=np.empty((rows, left_col[S]), dtype=like.dtype),
+                      right=np.empty((rows, right_col[S]), dtype=like.dtype),
+                      left_col=left_col, right_col=right_col, g_row=g_row.copy(),
+                      g_col=g_col.copy(), fill=np.zeros(S, dtype=np.int64))
+
+
+@njit(**HELPER_OPTIONS)
+def queue_outer(queue, s, left, l0, right, r0, G):
+    r"""Queue slot s's outer product ``left[:, l0:l0+N]^T right[:, r0:r0+M]`` (B rows each;
+    N, M the slot's widths) for its block of ``G``, applying the slot's rows first if full."""
+    B = left.shape[0]
+    if queue.fill[s] + B > queue.left.shape[0]:
+        drain_outer(queue, s, G)
+    f = queue.fill[s]
+    z0 = queue.left_col[s]
+    y0 = queue.right_col[s]
+    N = queue.left_col[s + 1] - z0
+    M = queue.right_col[s + 1] - y0
+    for b in range(B):
+        row = queue.left[f + b, z0:z0 + N]
+        src = left[b, l0:l0 + N]
+        for q in range(N):
+            row[q] = src[q]
+        row = queue.right[f + b, y0:y0 + M]
+        src = right[b, r0:r0 + M]
+        for q in range(M):
+            row[q] = src[q]
+    queue.fill[s] = f + B
+
+
+@njit(**HELPER_OPTIONS)
+def drain_outer(queue, s, G):
+    r"""Apply slot s's queued rows: :math:`G_s \mathrel{+}= \bar A^\top V`, one BLAS product."""
+    f = queue.fill[s]
+    if f > 0:
+        z0 = queue.left_col[s]
+        y0 = queue.right_col[s]
+        blas_outer_products(G, queue.g_row[s], queue.g_col[s], queue.left[:f], z0,
+                            queue.left_col[s + 1] - z0, queue.right[:f], y0,
+                            queue.right_col[s + 1] - y0)
+        queue.fill[s] = 0
+
+
+@njit(**HELPER_OPTIONS)
+def drain_all_outer(queue, G):
+    """Apply every slot's queued rows (at the end of a backward pass)."""
+    for s in range(queue.fill.shape[0]):
+        drain_outer(queue, s, G)

@@ -53,8 +53,8 @@ from ...kernels.config import HELPER_OPTIONS, JIT_OPTIONS
 from ...kernels.held import (HeldPairs, add_held_products, cut_at_reset, defer, flush,
                              flush_all, mark_fired, mark_reset, new_deferred_grads,
                              new_held_products, reset_rows)
-from ...kernels.linalg import (add_block_dots, add_block_product, add_row_outer, add_row_product,
-                               add_tile_outer, add_tile_product)
+from ...kernels.linalg import (add_block_dots, add_block_product, drain_all_outer,
+                               new_outer_queue, queue_outer)
 from ...kernels.special import tanh_inplace
 
 __all__ = ["ClockLists", "Sequence", "ForwardWeights", "ForwardOutputs", "BackwardWeights",
@@ -342,10 +342,7 @@ def clockwork_forward_kernel(seq, weights, plan, clock):
                     a_i[q] = b_i[q]
             # (M3) input block of W_I, routed modules only (M1: the others are zero)
             if routed[i]:
-                if B == 1:
-                    add_row_product(h_t, u0, x[t], 0, W_IT, 0, u0, D, k_i)
-                else:
-                    add_tile_product(h_t, u0, x[t], 0, W_IT, 0, u0, D, k_i)
+                add_block_product(h_t, u0, x[t], 0, W_IT, 0, u0, D, k_i)
             # (M3) recurrent blocks W_H[i, j], wired sources j only (M1); held products reused
             add_held_products(h_t, pairs, pair_ptr[i], pair_ptr[i + 1], held, h_prev, W_HT)
         # (M4) active modules: h_t = tanh(a_t)
@@ -447,6 +444,9 @@ def clockwork_backward_kernel(seq, h, upstream, weights, plan, clock):
     pairs = wired_pairs(plan)
     deferred = new_deferred_grads(pairs, h_r)
     pending = deferred.pending
+    n = offsets.shape[0] - 1
+    inputs = new_outer_queue(np.full(n, D, dtype=np.int64), offsets[1:] - offsets[:-1],
+                             np.zeros(n, dtype=np.int64), offsets[:-1], h_r)  # B7, per module
     for t in range(L - 1, -1, -1):
         h_t = h[t]                                          # (B, H) view
         # (B2) total gradient on h_t, from y_t and from step t+1; where a module is inactive
@@ -464,8 +464,8 @@ def clockwork_backward_kernel(seq, h, upstream, weights, plan, clock):
             _through_tanh(da, delta, h_t, module[slot], offsets)
         # (B4, B6 deferred; B7; B8) the other paths of the active modules
         for slot in range(step_ptr[t], step_ptr[t + 1]):
-            _active_module_grads(dW_IT, db_H, dx[t], deferred, da, x[t], module[slot], weights,
-                                 plan, pairs)
+            _active_module_grads(dW_IT, db_H, dx[t], deferred, inputs, da, x[t], module[slot],
+                                 weights, plan, pairs)
         if reset[t]:
             # (B4-B6) the state entering step t was r: flush every pending version as r's,
             # sum the gradient into r, cut the path to h_{t-1}
@@ -475,6 +475,7 @@ def clockwork_backward_kernel(seq, h, upstream, weights, plan, clock):
             eps, delta = delta, eps
     # (B4, B6) what is still pending read h_init; eps is now the gradient on h_init
     flush_all(deferred, pairs, h_init, eps, dW_H, W_H)
+    drain_all_outer(inputs, dW_IT)
     return Grads(dW_H=dW_H, dW_IT=dW_IT, db_H=db_H, dx=dx, dh_init=eps, dr=dr)
 
 
@@ -497,10 +498,7 @@ def _total_gradient(delta, eps, upstream, W_O, t):
             e = eps[b]
             for u in range(H):
                 d[u] = e[u]
-        if B == 1:
-            add_row_product(delta, 0, upstream.dy[t], 0, W_O, 0, 0, O, H)
-        else:
-            add_tile_product(delta, 0, upstream.dy[t], 0, W_O, 0, 0, O, H)
+        add_block_product(delta, 0, upstream.dy[t], 0, W_O, 0, 0, O, H)
 
 
 @njit(**HELPER_OPTIONS)
@@ -521,9 +519,11 @@ def _through_tanh(da, delta, h_t, i, offsets):
 
 
 @njit(**HELPER_OPTIONS)
-def _active_module_grads(dW_IT, db_H, dx_t, deferred, da, x_t, i, weights, plan, pairs):
+def _active_module_grads(dW_IT, db_H, dx_t, deferred, inputs, da, x_t, i, weights, plan,
+                         pairs):
     r"""The gradients of active module i at step t, from :math:`\bar a_t[i]` (rows of ``da``
-    (B, H)): added into dW_IT (D, H), db_H (H,), dx_t (B, D) and the deferred sums; x_t (B, D).
+    (B, H)): added into db_H (H,), dx_t (B, D), the deferred sums, and the queue ``inputs`` of
+    dW_IT (D, H); x_t (B, D).
     """
     u0 = plan.offsets[i]
     k_i = plan.offsets[i + 1] - u0
@@ -532,11 +532,9 @@ def _active_module_grads(dW_IT, db_H, dx_t, deferred, da, x_t, i, weights, plan,
     # deferred, summed per version of h~[j]
     defer(deferred, pairs, plan.pair_ptr[i], plan.pair_ptr[i + 1], da)
     if plan.routed[i]:
-        # (B7) input weight and input gradients, routed modules only
-        if B == 1:
-            add_row_outer(dW_IT, 0, u0, x_t, 0, D, da, u0, k_i)
-        else:
-            add_tile_outer(dW_IT, 0, u0, x_t, 0, D, da, u0, k_i)
+        # (B7) input weight gradient (queued: one BLAS product per module for many steps) and
+        # input gradient, routed modules only
+        queue_outer(inputs, i, x_t, 0, da, u0, dW_IT)
         if D < 8:
             add_block_dots(dx_t, 0, da, u0, weights.W_IT, 0, u0, k_i, D)
         else:

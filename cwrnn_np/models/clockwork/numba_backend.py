@@ -120,8 +120,7 @@ def forward_numba(params: dict, spec: ClockworkSpec, x: np.ndarray, h_init, t0: 
     Equations M1–M6 of ``docs/model.md``, as
     :func:`cwrnn_np.models.clockwork.reference.forward_numpy`; the kernel does M2–M4 for all
     steps (M1 by reading only wired blocks, M5 here), and M6 too unless O >= 16, where one
-    BLAS product per step here is faster (per step, so that chunked runs still equal whole
-    runs bitwise).
+    BLAS product over all steps here is faster.
     """
     L, B, _ = x.shape
     H = spec.hidden_size
@@ -134,9 +133,10 @@ def forward_numba(params: dict, spec: ClockworkSpec, x: np.ndarray, h_init, t0: 
     clock = kernels.clock_lists(plan.periods, plan.phases, plan.offsets, L, t0)   # chi_t
     W_O, b_O = params["W_O"], params["b_O"]
     O = W_O.shape[0]
-    # (M6) in the kernel for small O; for O >= 16 one BLAS product per step here is faster. Per
-    # step, so that every step's product has the same shape (B, H) x (H, O) whatever the chunk
-    # and the chunked runs still equal whole runs bitwise.
+    # (M6) in the kernel for small O, step by step; for O >= 16 one BLAS product over all L B
+    # rows here is faster (the output layer is most of the char-LM step's work). Chunked runs
+    # then equal whole runs to rounding, not bitwise: BLAS may group a sum differently for a
+    # different number of rows.
     blas_out = O >= 16
     W_O_k = np.empty((0, H), dtype) if blas_out else contiguous(W_O)       # (O, H) or (0, H)
     seq = kernels.Sequence(x=contiguous(x), h_init=h_in, r=contiguous(r),
@@ -150,11 +150,8 @@ def forward_numba(params: dict, spec: ClockworkSpec, x: np.ndarray, h_init, t0: 
     out = kernels.clockwork_forward_kernel(seq, weights, plan, clock)   # (M2-M4, M6)
     h, y = out.h, out.y                                            # (L, B, H), (L, B, O)
     if blas_out:
-        W_OT = W_O.T                                               # (H, O) view
-        y = np.empty((L, B, O), dtype)                             # (L, B, O)
-        for t in range(L):
-            np.matmul(h[t], W_OT, out=y[t])                        # (M6) (B, O)
-            y[t] += b_O
+        y = (h.reshape(L * B, H) @ W_O.T).reshape(L, B, O)        # (M6) (L, B, O)
+        y += b_O
     cache = ForwardCache(x=x, h_init=h_in, r=r, h=h, active=clock.active, reset=reset, t0=t0,
                          h_init_given=h_init is not None, backend="numba")
     return y, cache
