@@ -7,8 +7,9 @@ Usage::
     python -m cwrnn_np.bench --compile-times       # cold compile and cached start of the kernels
 
 Implementations (each only if available): the NumPy reference (``numpy``), the Numba kernels
-(``numba``), and two PyTorch eager CPU ports (``torch-masked``, ``torch-active``; see
-:mod:`cwrnn_np.bench.torch_ports`), which are first checked against the reference.
+(``numba``), and PyTorch eager CPU ports (see :mod:`cwrnn_np.bench.torch_ports`), each first
+checked against the reference: for (a)-(c) two (``torch-masked``, ``torch-active``), for the
+char-LM steps (d), (e) one (``torch``: active modules only, autograd, the same clipped Adam).
 
 Configurations:
 
@@ -180,22 +181,32 @@ def charlm_problem(cfg, seed=0):
 class CharLMStep:
     """One training step of the note's char-LM (configs d, e): forward, softmax cross-entropy,
     backward through the readout and the network, and an Adam update (lr 5e-4, gradients
-    clipped to norm 5, as the char-LM experiment trains). Each call continues from the last."""
+    clipped to norm 5, as the char-LM experiment trains; ``clip_norm`` changes it for tests).
+    Each call continues from the last."""
 
-    def __init__(self, backend, net, params, x, targets):
+    def __init__(self, backend, net, params, x, targets, clip_norm=5.0):
         from ..losses import softmax_cross_entropy
         from ..training.optim import make_optimizer
         self.backend, self.net, self.x, self.targets = backend, net, x, targets
         self.loss_fn = softmax_cross_entropy
-        self.opt = make_optimizer("adam", lr=5e-4, clip_norm=5.0)
+        self.opt = make_optimizer("adam", lr=5e-4, clip_norm=clip_norm)
         self.params, self.state = params, self.opt.init(params)
         self.masks = net.param_masks()
 
-    def __call__(self):
+    def loss_and_grads(self):
+        """Forward, cross-entropy and backward from the current parameters: (loss, grads)."""
         y, cache = self.net.forward(self.params, self.x, backend=self.backend)
         loss, dy = self.loss_fn(y, self.targets)
-        grads = self.net.backward(self.params, dy, cache, backend=self.backend)
+        return loss, self.net.backward(self.params, dy, cache, backend=self.backend)
+
+    def apply(self, grads):
+        """The Adam update (clipping and masks included) of the parameters by ``grads``."""
         self.params, self.state = self.opt.update(self.params, grads, self.state, self.masks)
+
+    def __call__(self):
+        """One training step; returns the loss before the update."""
+        loss, grads = self.loss_and_grads()
+        self.apply(grads)
         return loss
 
 
@@ -207,19 +218,34 @@ def charlm_flops(net, L: int, B: int) -> tuple[float, float]:
             necessary_flops(net.spec, L, B)[1] + readout)
 
 
+def torch_available() -> bool:
+    """Whether PyTorch imports (the optional ``bench`` extra)."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def charlm_implementations(net, params, x, targets, include=None):
+    """name -> one char-LM training step (:class:`CharLMStep` on the numba and numpy backends,
+    and the validated PyTorch port ``"torch"`` when torch imports), limited to ``include``."""
+    impls = {name: CharLMStep(name, net, params, x, targets) for name in ("numba", "numpy")
+             if name in BACKENDS and (include is None or name in include)}
+    if torch_available() and (include is None or "torch" in include):
+        from .torch_ports import TorchCharLMStep, check_charlm_against_reference
+        check_charlm_against_reference(net, params, x, targets)
+        impls["torch"] = TorchCharLMStep(net, params, x, targets)
+    return impls
+
+
 def implementations(spec, params, x, target, include=None):
     """name -> zero-argument callable running one training step (validated where it is a port)."""
     impls = {}
     for name in ("numba", "numpy"):
         if name in BACKENDS:
             impls[name] = _our_step(name, spec, params, x, target)
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        torch_ok = False
-    else:
-        torch_ok = True
-    if torch_ok:
+    if torch_available():
         from .torch_ports import TORCH_VARIANTS, TorchStep, check_against_reference
         for variant in TORCH_VARIANTS:
             check_against_reference(spec, params, x, target, variant)
@@ -256,8 +282,7 @@ def run_config(key, rounds=None, budget=20.0, include=None, progress=True):
     cfg = CONFIGS[key]
     if "readout" in cfg:
         net, params, x, targets = charlm_problem(cfg)
-        impls = {name: CharLMStep(name, net, params, x, targets) for name in ("numba", "numpy")
-                 if include is None or name in include}
+        impls = charlm_implementations(net, params, x, targets, include)
         step, necessary = charlm_flops(net, cfg["L"], cfg["B"])
         fwd = step / 3
     else:
@@ -306,7 +331,7 @@ def format_result(res, threads):
         lines.append(f"  {name:<14s} {s * 1e3:10.3f} {res['flops_step'] / s / 1e9:8.2f} "
                      f"{100 * res['efficiency'][name]:9.2f}% {ratio}")
     if ref:
-        for name in ("torch-masked", "torch-active", "numpy"):
+        for name in ("torch-masked", "torch-active", "torch", "numpy"):
             if name in med:
                 lines.append(f"  numba speed-up over {name}: {med[name] / ref:.1f}x")
     if "srn" in res:
