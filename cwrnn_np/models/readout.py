@@ -61,19 +61,23 @@ class ReadoutCache(NamedTuple):
 def readout_forward(W_R: np.ndarray, b_R: np.ndarray, z: np.ndarray):
     """The readout layer: ``(y (L, B, O), v (L, B, R))`` from the family's outputs z (L, B, R),
     with W_R (O, R) and b_R (O,) (equations R1, R2)."""
+    L, B, R = z.shape
     v = np.tanh(z)                                                 # (R1) (L, B, R)
-    y = v @ W_R.T + b_R                                            # (R2) (L, B, O)
+    # one (L B, R) x (R, O) product: a 3-D matmul would run L small ones
+    y = (v.reshape(L * B, R) @ W_R.T).reshape(L, B, -1) + b_R     # (R2) (L, B, O)
     return y, v
 
 
 def readout_backward(W_R: np.ndarray, dy: np.ndarray, v: np.ndarray):
     """BPTT through :func:`readout_forward`: ``(dz (L, B, R), dW_R (O, R), db_R (O,))`` from
     the upstream gradient dy (L, B, O) and the cached v (L, B, R) (equations RB1, RB2)."""
-    R, O = v.shape[2], dy.shape[2]
-    dW_R = dy.reshape(-1, O).T @ v.reshape(-1, R)                  # (RB1) (O, R)
-    db_R = dy.sum(axis=(0, 1))                                     # (RB1) (O,)
+    L, B, R = v.shape
+    O = dy.shape[2]
+    dy2 = dy.reshape(L * B, O)                                     # (L B, O)
+    dW_R = dy2.T @ v.reshape(L * B, R)                             # (RB1) (O, R)
+    db_R = dy2.sum(axis=0)                                         # (RB1) (O,)
     # back through the readout's tanh: dz_t = (W_R^T dy_t) * (1 - v_t^2)
-    dz = (dy @ W_R) * (1 - v * v)                                  # (RB2) (L, B, R)
+    dz = (dy2 @ W_R).reshape(L, B, R) * (1 - v * v)                # (RB2) (L, B, R)
     return dz, dW_R, db_R
 
 
