@@ -20,19 +20,21 @@ them as tuples, one signature per dtype), never long lists of positional arrays.
   :class:`Grads`.
 
 Each kernel is a plain function compiled once per dtype, at its first call, with the options of
-:mod:`cwrnn_np.kernels.config`; its steps are helpers compiled with ``inline="always"``, which
-Numba pastes into the kernel before compiling it (no call at run time). The wrappers that
+:mod:`cwrnn_np.kernels.config`; its per-cell steps are helpers that allocate nothing, compiled
+with :data:`cwrnn_np.kernels.config.HELPER_OPTIONS` so that LLVM inlines them. The wrappers that
 validate, prepare and call the kernels are :func:`cwrnn_np.models.lstm.forward_lstm_numba` and
 :func:`cwrnn_np.models.lstm.backward_lstm_numba`.
 
-As in :mod:`cwrnn_np.models.clockwork.kernels`, products are plain loops (``np.dot`` inside
-Numba needs SciPy, which is not a dependency), written so that the innermost loop runs over
-contiguous memory: the forward pass accumulates the gate pre-activations along the rows of the
-transposed weights (``W_xT`` (D, 4H), ``W_hT`` (H, 4H)), one multiply-add per input or state
-entry over all 4H gates; the backward pass walks the rows of ``W_x`` and ``W_h`` (4H, ·) once
-per gate pre-activation, updating the state, input and weight gradients together. Peepholes
-are three (H,) arrays, or three empty arrays when the spec has none, and then the kernels skip
-the peephole terms.
+A step processes the whole batch at once. Its matrix products are the shared block products of
+:mod:`cwrnn_np.kernels.linalg` (BLAS where it wins, loops for thin blocks; a row loop for a
+single sequence): the pre-activations :math:`Z_t = b + x_t W_x^\top + \tilde h_{t-1} W_h^\top`
+(B, 4H) from the transposed weights ``W_xT`` (D, 4H) and ``W_hT`` (H, 4H), the readout, and in
+the backward pass :math:`\bar Z_t W_h`, :math:`\bar Z_t W_x` and :math:`\bar y_t W_O`. The weight
+gradients :math:`\bar Z_t^\top x_t` and :math:`\bar Z_t^\top \tilde h_{t-1}` are not taken step
+by step: their rows wait in an :class:`~cwrnn_np.kernels.linalg.OuterQueue` and reach
+:math:`[\bar W_x, \bar W_h]` as one BLAS product for many steps. Only the per-cell nonlinear
+parts are loops here, over (batch row, cell). Peepholes are three (H,) arrays, or three empty
+arrays when the spec has none, and then the kernels skip the peephole terms.
 """
 from __future__ import annotations
 
@@ -42,7 +44,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from ...kernels.config import JIT_OPTIONS
+from ...kernels.config import HELPER_OPTIONS, JIT_OPTIONS
+from ...kernels.linalg import add_block_product, drain_all_outer, new_outer_queue, queue_outer
 from ...kernels.special import sigmoid_scalar
 
 __all__ = ["Sequence", "ForwardWeights", "BackwardWeights", "Activations", "ForwardResult",
@@ -77,7 +80,7 @@ class ForwardWeights(NamedTuple):
         :math:`W_x^\top, W_h^\top`, gate blocks in the order [i, f, o, g].
     b : (4H,) the gate biases.
     p_i, p_f, p_o : (H,) the peepholes, or all three of length 0 (no peepholes).
-    W_O : (O, H), b_O : (O,) the readout.
+    W_OT : (H, O) the transposed readout weights :math:`W_O^\top`; b_O : (O,) its bias.
     """
 
     W_xT: np.ndarray
@@ -86,7 +89,7 @@ class ForwardWeights(NamedTuple):
     p_i: np.ndarray
     p_f: np.ndarray
     p_o: np.ndarray
-    W_O: np.ndarray
+    W_OT: np.ndarray
     b_O: np.ndarray
 
 
@@ -151,15 +154,15 @@ class Grads(NamedTuple):
 
     Attributes
     ----------
-    dW_x : (4H, D), dW_h : (4H, H), db : (4H,) the gate weights' and biases' gradients (LB7).
+    dW : (4H, D + H) the gate weights' gradients side by side, :math:`[\bar W_x, \bar W_h]`,
+        and db : (4H,) the biases' (LB7).
     dp_i, dp_f, dp_o : (H,) the peepholes' gradients, zeros without peepholes (LB8).
     dx : (L, B, D) the inputs' gradient (LB7).
     dh_init : (B, 2H) :math:`\epsilon_0`, the gradient on the carried-in state (LB9).
     dr : (2H,) the gradient reaching the reset state through resets (LB9).
     """
 
-    dW_x: np.ndarray
-    dW_h: np.ndarray
+    dW: np.ndarray
     db: np.ndarray
     dp_i: np.ndarray
     dp_f: np.ndarray
@@ -172,72 +175,50 @@ class Grads(NamedTuple):
 # ----- forward pass -----------------------------------------------------------------------------
 
 @njit(inline="always", **JIT_OPTIONS)
-def _gate_preactivations(z, x_t, h_prev, W_xT, W_hT, b):
-    r"""``z[:] =`` :math:`b + W_x x_t + W_h \tilde h_{t-1}` (4H,), the affine part of L1–L3
-    and L5 for one batch row, accumulated along the rows of ``W_xT`` and ``W_hT``.
-
-    ``x_t`` (D,); ``h_prev`` (≥ H,) whose first H entries are :math:`\tilde h_{t-1}`.
-    """
-    G = z.shape[0]
-    for q in range(G):
-        z[q] = b[q]
-    for d in range(x_t.shape[0]):
-        x_d = x_t[d]
-        W_xT_d = W_xT[d]
-        for q in range(G):
-            z[q] += x_d * W_xT_d[q]
-    for k in range(W_hT.shape[0]):
-        h_k = h_prev[k]
-        W_hT_k = W_hT[k]
-        for q in range(G):
-            z[q] += h_k * W_hT_k[q]
+def _state_read(seq, s_r, s, t):
+    r"""(L0) :math:`[\tilde h_{t-1}; \tilde c_{t-1}]` (B, 2H), the state that step t reads: the
+    reset rows ``s_r`` after a reset, else the previous state (``s_in`` at t = 0); a view."""
+    if seq.reset[t]:
+        return s_r
+    if t == 0:
+        return seq.s_in
+    return s[t - 1]
 
 
-@njit(inline="always", **JIT_OPTIONS)
+@njit(**HELPER_OPTIONS)
 def _cell_step(s_t, gates_t, tanh_c_t, z, s_prev, p_i, p_f, p_o):
-    r"""The gates, cell and state of one batch row from its pre-activations ``z`` (L1–L6).
+    r"""The gates, cells and state of one step from its pre-activations ``z`` (B, 4H) (L1–L6).
 
-    ``s_prev`` (2H,) is :math:`[\tilde h_{t-1}; \tilde c_{t-1}]`; writes ``s_t`` (2H,)
-    :math:`[h_t; c_t]`, ``gates_t`` (4H,) :math:`[i_t; f_t; o_t; g_t]` and ``tanh_c_t`` (H,).
-    The peephole terms are skipped when ``p_i`` is empty.
+    ``s_prev`` (B, 2H) is :math:`[\tilde h_{t-1}; \tilde c_{t-1}]`; writes ``s_t`` (B, 2H)
+    :math:`[h_t; c_t]`, ``gates_t`` (B, 4H) :math:`[i_t; f_t; o_t; g_t]` and ``tanh_c_t``
+    (B, H). The peephole terms are skipped when ``p_i`` is empty.
     """
-    H = tanh_c_t.shape[0]
+    B, H = tanh_c_t.shape
     peep = p_i.shape[0] > 0
-    for k in range(H):
-        c_prev = s_prev[H + k]
-        z_i = z[k]
-        z_f = z[H + k]
-        z_o = z[2 * H + k]
-        if peep:
-            z_i += p_i[k] * c_prev
-            z_f += p_f[k] * c_prev
-        i = sigmoid_scalar(z_i)                       # (L1)
-        f = sigmoid_scalar(z_f)                       # (L2)
-        g = math.tanh(z[3 * H + k])                   # (L3)
-        c = f * c_prev + i * g                        # (L4)
-        if peep:
-            z_o += p_o[k] * c                         # the output gate's peephole reads c_t
-        o = sigmoid_scalar(z_o)                       # (L5)
-        tc = math.tanh(c)
-        s_t[k] = o * tc                               # (L6)
-        s_t[H + k] = c
-        gates_t[k] = i
-        gates_t[H + k] = f
-        gates_t[2 * H + k] = o
-        gates_t[3 * H + k] = g
-        tanh_c_t[k] = tc
-
-
-@njit(inline="always", **JIT_OPTIONS)
-def _readout(y_t, h_t, W_O, b_O):
-    r"""``y_t[:] =`` :math:`W_O h_t + b_O` (O,) for one batch row (L7); ``h_t`` (≥ H,). The
-    output index is m: o is the output gate."""
-    for m in range(W_O.shape[0]):
-        acc = 0.0
-        W_O_m = W_O[m]
-        for k in range(W_O.shape[1]):
-            acc += h_t[k] * W_O_m[k]
-        y_t[m] = acc + b_O[m]
+    for bb in range(B):
+        for k in range(H):
+            c_prev = s_prev[bb, H + k]
+            z_i = z[bb, k]
+            z_f = z[bb, H + k]
+            z_o = z[bb, 2 * H + k]
+            if peep:
+                z_i += p_i[k] * c_prev
+                z_f += p_f[k] * c_prev
+            i = sigmoid_scalar(z_i)                   # (L1)
+            f = sigmoid_scalar(z_f)                   # (L2)
+            g = math.tanh(z[bb, 3 * H + k])           # (L3)
+            c = f * c_prev + i * g                    # (L4)
+            if peep:
+                z_o += p_o[k] * c                     # the output gate's peephole reads c_t
+            o = sigmoid_scalar(z_o)                   # (L5)
+            tc = math.tanh(c)
+            s_t[bb, k] = o * tc                       # (L6)
+            s_t[bb, H + k] = c
+            gates_t[bb, k] = i
+            gates_t[bb, H + k] = f
+            gates_t[bb, 2 * H + k] = o
+            gates_t[bb, 3 * H + k] = g
+            tanh_c_t[bb, k] = tc
 
 
 @njit(**JIT_OPTIONS)
@@ -249,8 +230,8 @@ def lstm_forward_kernel(seq, weights):
     seq : Sequence
         ``x`` (L, B, D), ``s_in`` (B, 2H), ``r`` (2H,), ``reset`` (L,) bool.
     weights : ForwardWeights
-        ``W_xT`` (D, 4H), ``W_hT`` (H, 4H), ``b`` (4H,), peepholes (H,) or (0,), ``W_O``
-        (O, H), ``b_O`` (O,).
+        ``W_xT`` (D, 4H), ``W_hT`` (H, 4H), ``b`` (4H,), peepholes (H,) or (0,), ``W_OT``
+        (H, O), ``b_O`` (O,).
 
     Returns
     -------
@@ -260,157 +241,108 @@ def lstm_forward_kernel(seq, weights):
 
     Notes
     -----
-    Per step and batch row: the entering state (L0); the pre-activations
-    :math:`z = b + W_x x_t + W_h \tilde h_{t-1}` (4H,), along the rows of the transposed
-    weights so that the innermost loop runs over contiguous memory; then per cell the gates
-    (L1–L3, L5, with peepholes), the cell (L4) and the state (L6); then the readout (L7).
-    An LSTM has no clock, so every cell is computed at every step.
+    Per step, for all batch rows at once: the entering state (L0); the pre-activations
+
+    .. math::
+
+        Z_t = b + x_t W_x^\top + \tilde h_{t-1} W_h^\top,
+
+    where :math:`Z_t` (B, 4H) holds one row per sequence, two block products; then per cell the
+    gates (L1–L3, L5, with peepholes), the cell (L4) and the state (L6); then the readout
+    :math:`y_t = h_t W_O^\top + b_O` (L7), a block product. Each step's outputs depend only on
+    that step's inputs, so chunked runs equal whole runs bitwise. An LSTM has no clock: every
+    cell is computed at every step.
     """
-    # the fields the loops read, bound once to local names
+    # the fields the time loop reads, bound once (a field read inside a loop costs a
+    # reference-count update each time)
     x = seq.x
-    r = seq.r
-    reset = seq.reset
-    W_xT = weights.W_xT
-    W_hT = weights.W_hT
-    b = weights.b
-    p_i = weights.p_i
-    p_f = weights.p_f
-    p_o = weights.p_o
-    W_O = weights.W_O
-    b_O = weights.b_O
+    W_xT, W_hT, b = weights.W_xT, weights.W_hT, weights.b
+    p_i, p_f, p_o = weights.p_i, weights.p_f, weights.p_o
+    W_OT, b_O = weights.W_OT, weights.b_O
     L, B, D = x.shape
-    H = W_hT.shape[0]
-    G = 4 * H
-    O = W_O.shape[0]
+    H, G = W_hT.shape
+    O = W_OT.shape[1]
     dtype = seq.s_in.dtype
     s = np.empty((L, B, 2 * H), dtype=dtype)          # (L, B, 2H)
     gates = np.empty((L, B, G), dtype=dtype)          # (L, B, 4H)
     tanh_c = np.empty((L, B, H), dtype=dtype)         # (L, B, H)
     y = np.empty((L, B, O), dtype=dtype)              # (L, B, O)
-    s_prev = seq.s_in.copy()                          # (B, 2H) the state entering step t
-    z = np.empty(G, dtype=dtype)                      # (4H,) pre-activations of one row
+    z = np.empty((B, G), dtype=dtype)                 # (B, 4H) pre-activations of a step
+    s_r = np.empty((B, 2 * H), dtype=dtype)           # (B, 2H) the reset state r in every row
+    for bb in range(B):
+        s_r[bb, :] = seq.r
     for t in range(L):
+        # (L0) the state entering step t: r after a reset, else [h_{t-1}; c_{t-1}]
+        s_prev = _state_read(seq, s_r, s, t)
+        # (L1-L3, L5) pre-activations Z_t = b + x_t W_x^T + h~_{t-1} W_h^T (h~ is s_prev[:, :H])
         for bb in range(B):
-            s_prev_b = s_prev[bb]                     # (2H,) view
-            if reset[t]:
-                # (L0) forget: the state entering step t is r
-                for q in range(2 * H):
-                    s_prev_b[q] = r[q]
-            # pre-activations z = b + W_x x_t + W_h h~_{t-1} (L1-L3, L5)
-            _gate_preactivations(z, x[t, bb], s_prev_b, W_xT, W_hT, b)
-            # gates (L1-L3, L5), cell (L4) and state (L6)
-            s_t = s[t, bb]                            # (2H,) view
-            _cell_step(s_t, gates[t, bb], tanh_c[t, bb], z, s_prev_b, p_i, p_f, p_o)
-            # readout (L7)
-            _readout(y[t, bb], s_t, W_O, b_O)
-            for q in range(2 * H):
-                s_prev_b[q] = s_t[q]
+            z[bb, :] = b
+        if D > 0:                                     # BLAS rejects a zero-width x_t
+            add_block_product(z, 0, x[t], 0, W_xT, 0, 0, D, G)
+        add_block_product(z, 0, s_prev, 0, W_hT, 0, 0, H, G)
+        # (L1-L6) gates, cells and state
+        _cell_step(s[t], gates[t], tanh_c[t], z, s_prev, p_i, p_f, p_o)
+        # (L7) readout y_t = b_O + h_t W_O^T
+        y_t = y[t]                                    # (B, O) view
+        for bb in range(B):
+            y_t[bb, :] = b_O
+        add_block_product(y_t, 0, s[t], 0, W_OT, 0, 0, H, O)
     return ForwardResult(s=s, gates=gates, tanh_c=tanh_c, y=y)
 
 
 # ----- backward pass ----------------------------------------------------------------------------
 
-@njit(inline="always", **JIT_OPTIONS)
-def _state_read(s_prev, seq, s, t, bb):
-    r"""``s_prev[:] =`` :math:`[\tilde h_{t-1}; \tilde c_{t-1}]` (2H,), the state that step t of
-    batch row ``bb`` read (L0): r after a reset, else the previous state (``s_in`` at t = 0)."""
-    if seq.reset[t]:
-        for q in range(s_prev.shape[0]):
-            s_prev[q] = seq.r[q]
-    elif t == 0:
-        for q in range(s_prev.shape[0]):
-            s_prev[q] = seq.s_in[bb, q]
-    else:
-        for q in range(s_prev.shape[0]):
-            s_prev[q] = s[t - 1, bb, q]
-
-
-@njit(inline="always", **JIT_OPTIONS)
-def _total_dh(dh, dy_t, W_O, eps_b):
-    r"""``dh[:] =`` :math:`\delta^h_t = W_O^\top \bar y_t + \epsilon^h_{t+1}` (H,) for one batch
-    row (LB2); ``dy_t`` (O,), ``eps_b`` (2H,) whose first H entries are :math:`\epsilon^h`."""
-    H = dh.shape[0]
-    for k in range(H):
-        dh[k] = 0.0
-    for m in range(W_O.shape[0]):
-        dy_m = dy_t[m]
-        W_O_m = W_O[m]
-        for k in range(H):
-            dh[k] += dy_m * W_O_m[k]
-    for k in range(H):
-        dh[k] += eps_b[k]
-
-
-@njit(inline="always", **JIT_OPTIONS)
-def _cell_backward(dz, e_prev, dp_i, dp_f, dp_o, dh, eps_b, gates_t, tanh_c_t, s_prev, s_t,
+@njit(**HELPER_OPTIONS)
+def _cell_backward(dz, e_prev, db, dp_i, dp_f, dp_o, dh, eps, gates_t, tanh_c_t, s_prev, s_t,
                    p_i, p_f, p_o):
-    r"""Back through the cell of one batch row (LB3–LB6, LB8), gate by gate.
+    r"""Back through the cells of one step (LB3–LB6, LB8), gate by gate.
 
-    Reads :math:`\delta^h_t` ``dh`` (H,), :math:`\epsilon_{t+1}` ``eps_b`` (2H,), the row's
-    ``gates_t`` (4H,), ``tanh_c_t`` (H,), the state read ``s_prev`` (2H,) and the new state
-    ``s_t`` (2H,). Writes :math:`\bar z_t` into ``dz`` (4H,), :math:`\bar{\tilde c}_{t-1}` into
-    ``e_prev[H:]`` and zeros into ``e_prev[:H]`` (the :math:`W_h^\top \bar z_t` of LB6 is added
-    later, by :func:`_affine_backward`), and adds the peephole gradients (LB8) unless the
-    peepholes are empty.
+    Reads :math:`\delta^h_t` ``dh`` (B, H), :math:`\epsilon_{t+1}` ``eps`` (B, 2H), the step's
+    ``gates_t`` (B, 4H), ``tanh_c_t`` (B, H), the state read ``s_prev`` (B, 2H) and the new
+    state ``s_t`` (B, 2H). Writes :math:`\bar Z_t` into ``dz`` (B, 4H),
+    :math:`\bar{\tilde c}_{t-1}` into ``e_prev[:, H:]`` and zeros into ``e_prev[:, :H]`` (the
+    :math:`\bar Z_t W_h` of LB6 is added by the caller), adds :math:`\bar Z_t` to ``db`` (4H,)
+    (LB7) and the peephole gradients (LB8) unless the peepholes are empty.
     """
-    H = dh.shape[0]
+    B, H = dh.shape
     peep = p_i.shape[0] > 0
-    for k in range(H):
-        i = gates_t[k]
-        f = gates_t[H + k]
-        o = gates_t[2 * H + k]
-        g = gates_t[3 * H + k]
-        tc = tanh_c_t[k]
-        c_prev = s_prev[H + k]
-        # backprop through h_t = o tanh(c_t) into the output gate's sigmoid (LB3)
-        dz_o = dh[k] * tc * o * (1 - o)
-        # total gradient on c_t: from step t+1, through tanh(c_t), through o's peephole (LB4)
-        dc = eps_b[H + k] + dh[k] * o * (1 - tc * tc)
-        if peep:
-            dc += p_o[k] * dz_o
-        # backprop through c_t = f c_{t-1} + i g into the gates' nonlinearities (LB5)
-        dz_i = dc * g * i * (1 - i)
-        dz_f = dc * c_prev * f * (1 - f)
-        dz[k] = dz_i
-        dz[H + k] = dz_f
-        dz[2 * H + k] = dz_o
-        dz[3 * H + k] = dc * i * (1 - g * g)
-        # into c_{t-1}: the forget gate and the peepholes (LB6)
-        dc_prev = dc * f
-        if peep:
-            dc_prev += p_i[k] * dz_i + p_f[k] * dz_f
-            # peephole gradients: i and f read c_{t-1}, o reads c_t (LB8)
-            dp_i[k] += dz_i * c_prev
-            dp_f[k] += dz_f * c_prev
-            dp_o[k] += dz_o * s_t[H + k]
-        e_prev[H + k] = dc_prev
-        e_prev[k] = 0.0
-
-
-@njit(inline="always", **JIT_OPTIONS)
-def _affine_backward(e_prev, dx_t, dW_x, dW_h, db, dz, x_t, s_prev, W_x, W_h):
-    r"""Back through :math:`z_t = W_x x_t + W_h \tilde h_{t-1} + b` for one batch row, one
-    gate pre-activation (one row of ``W_x``, ``W_h``) at a time.
-
-    Adds :math:`W_h^\top \bar z_t` to ``e_prev[:H]`` (LB6), :math:`W_x^\top \bar z_t` to
-    ``dx_t`` (D,), and :math:`\bar z_t x_t^\top`, :math:`\bar z_t \tilde h_{t-1}^\top`,
-    :math:`\bar z_t` to ``dW_x``, ``dW_h``, ``db`` (LB7).
-    """
-    H = W_h.shape[1]
-    D = W_x.shape[1]
-    for q in range(dz.shape[0]):
-        dz_q = dz[q]
-        db[q] += dz_q
-        W_h_q = W_h[q]
-        dW_h_q = dW_h[q]
+    for bb in range(B):
         for k in range(H):
-            e_prev[k] += dz_q * W_h_q[k]
-            dW_h_q[k] += dz_q * s_prev[k]
-        W_x_q = W_x[q]
-        dW_x_q = dW_x[q]
-        for d in range(D):
-            dx_t[d] += dz_q * W_x_q[d]
-            dW_x_q[d] += dz_q * x_t[d]
+            i = gates_t[bb, k]
+            f = gates_t[bb, H + k]
+            o = gates_t[bb, 2 * H + k]
+            g = gates_t[bb, 3 * H + k]
+            tc = tanh_c_t[bb, k]
+            c_prev = s_prev[bb, H + k]
+            # (LB3) back through h_t = o tanh(c_t) into the output gate's sigmoid
+            dz_o = dh[bb, k] * tc * o * (1 - o)
+            # (LB4) total gradient on c_t: from step t+1, through tanh(c_t), through o's peephole
+            dc = eps[bb, H + k] + dh[bb, k] * o * (1 - tc * tc)
+            if peep:
+                dc += p_o[k] * dz_o
+            # (LB5) back through c_t = f c_{t-1} + i g into the gates' nonlinearities
+            dz_i = dc * g * i * (1 - i)
+            dz_f = dc * c_prev * f * (1 - f)
+            dz_g = dc * i * (1 - g * g)
+            dz[bb, k] = dz_i
+            dz[bb, H + k] = dz_f
+            dz[bb, 2 * H + k] = dz_o
+            dz[bb, 3 * H + k] = dz_g
+            # (LB6) into c_{t-1}: the forget gate and the peepholes
+            dc_prev = dc * f
+            if peep:
+                dc_prev += p_i[k] * dz_i + p_f[k] * dz_f
+                # (LB8) peephole gradients: i and f read c_{t-1}, o reads c_t
+                dp_i[k] += dz_i * c_prev
+                dp_f[k] += dz_f * c_prev
+                dp_o[k] += dz_o * s_t[bb, H + k]
+            e_prev[bb, H + k] = dc_prev
+            e_prev[bb, k] = 0.0
+            # (LB7) bias gradient
+            db[k] += dz_i
+            db[H + k] += dz_f
+            db[2 * H + k] += dz_o
+            db[3 * H + k] += dz_g
 
 
 @njit(**JIT_OPTIONS)
@@ -431,35 +363,36 @@ def lstm_backward_kernel(seq, weights, acts, upstream):
     Returns
     -------
     Grads
-        ``dW_x``, ``dW_h``, ``db``, ``dp_i``, ``dp_f``, ``dp_o`` (zeros without peepholes),
-        ``dx``, ``dh_init`` :math:`\epsilon_0` and ``dr``.
+        ``dW`` :math:`[\bar W_x, \bar W_h]`, ``db``, ``dp_i``, ``dp_f``, ``dp_o`` (zeros
+        without peepholes), ``dx``, ``dh_init`` :math:`\epsilon_0` and ``dr``.
 
     Notes
     -----
-    Steps t = L-1, …, 0, each batch row on its own: the state read (L0), :math:`\delta^h_t`
-    (LB2), the cell and gates (LB3–LB6, LB8), then one pass over the 4H rows of the weights for
-    the state, input and weight gradients (LB6, LB7), and the reset's cut (LB9). The readout's
-    own gradients (LB1) are matrix products in the wrapper.
+    Steps t = L-1, …, 0, all batch rows at once: the state read (L0),
+    :math:`\delta^h_t = \bar y_t W_O + \epsilon^h_{t+1}` (LB2, a block product), the cells and
+    gates (LB3–LB6, LB8), then
+
+    .. math::
+
+        \bar{\tilde h}_{t-1} = \bar Z_t W_h, \qquad \bar x_t = \bar Z_t W_x, \qquad
+        [\bar W_x, \bar W_h] \mathrel{+}= \bar Z_t^\top [x_t, \tilde h_{t-1}]
+
+    (LB6, LB7), where :math:`\bar Z_t` (B, 4H) holds one row per sequence: two block products
+    and two queued outer products, applied as one BLAS product per weight for many steps; and
+    the reset's cut (LB9). The readout's own gradients (LB1) are matrix products in the wrapper.
     """
-    # the fields the loops read, bound once to local names
-    x = seq.x
-    reset = seq.reset
-    W_x = weights.W_x
-    W_h = weights.W_h
-    W_O = weights.W_O
-    p_i = weights.p_i
-    p_f = weights.p_f
-    p_o = weights.p_o
-    s = acts.s
-    gates = acts.gates
-    tanh_c = acts.tanh_c
+    # the fields the time loop reads, bound once (a field read inside a loop costs a
+    # reference-count update each time)
+    x, reset = seq.x, seq.reset
+    W_x, W_h, W_O = weights.W_x, weights.W_h, weights.W_O
+    p_i, p_f, p_o = weights.p_i, weights.p_f, weights.p_o
+    s, gates, tanh_c = acts.s, acts.gates, acts.tanh_c
     dy = upstream.dy
     L, B, D = x.shape
-    H = W_h.shape[1]
-    G = 4 * H
+    G, H = W_h.shape
+    O = W_O.shape[0]
     dtype = seq.s_in.dtype
-    dW_x = np.zeros((G, D), dtype=dtype)              # (4H, D)
-    dW_h = np.zeros((G, H), dtype=dtype)              # (4H, H)
+    dW = np.zeros((G, D + H), dtype=dtype)            # (4H, D + H) [dW_x, dW_h]
     db = np.zeros(G, dtype=dtype)                     # (4H,)
     dp_i = np.zeros(H, dtype=dtype)                   # (H,)
     dp_f = np.zeros(H, dtype=dtype)                   # (H,)
@@ -467,29 +400,39 @@ def lstm_backward_kernel(seq, weights, acts, upstream):
     dr = np.zeros(2 * H, dtype=dtype)                 # (2H,)
     dx = np.zeros((L, B, D), dtype=dtype)             # (L, B, D)
     eps = upstream.eps.copy()                         # (B, 2H) gradient on the state after t
-    s_prev = np.empty(2 * H, dtype=dtype)             # (2H,) the state entering step t
-    dh = np.empty(H, dtype=dtype)                     # (H,) total gradient on h_t
-    dz = np.empty(G, dtype=dtype)                     # (4H,) gradient on the pre-activations
-    e_prev = np.empty(2 * H, dtype=dtype)             # (2H,) gradient on the state read
+    e_prev = np.empty((B, 2 * H), dtype=dtype)        # (B, 2H) gradient on the state read
+    dh = np.empty((B, H), dtype=dtype)                # (B, H) total gradient on h_t
+    dz = np.empty((B, G), dtype=dtype)                # (B, 4H) gradient on the pre-activations
+    s_r = np.empty((B, 2 * H), dtype=dtype)           # (B, 2H) the reset state r in every row
+    for bb in range(B):
+        s_r[bb, :] = seq.r
+    # (LB7) weight gradients, queued: slot 0 dZ^T x_t into dW[:, :D], slot 1 dZ^T h~ into dW[:, D:]
+    weight_rows = new_outer_queue(np.full(2, G, dtype=np.int64), np.array([D, H]),
+                                  np.zeros(2, dtype=np.int64), np.array([0, D]), dz)
     for t in range(L - 1, -1, -1):
+        # (L0) the state that step t read
+        s_prev = _state_read(seq, s_r, s, t)
+        # (LB2) total gradient on h_t: from y_t (ybar_t W_O) and from step t+1
         for bb in range(B):
-            # the state that step t read (L0)
-            _state_read(s_prev, seq, s, t, bb)
-            # total gradient on h_t: from y_t (W_O^T ybar_t) and from step t+1 (LB2)
-            eps_b = eps[bb]                           # (2H,) view
-            _total_dh(dh, dy[t, bb], W_O, eps_b)
-            # through the cell into the gates and c_{t-1}; peephole gradients (LB3-LB6, LB8)
-            _cell_backward(dz, e_prev, dp_i, dp_f, dp_o, dh, eps_b, gates[t, bb], tanh_c[t, bb],
-                           s_prev, s[t, bb], p_i, p_f, p_o)
-            # into h_{t-1} (LB6) and the weight, bias, input gradients (LB7), row by row of dz
-            _affine_backward(e_prev, dx[t, bb], dW_x, dW_h, db, dz, x[t, bb], s_prev, W_x, W_h)
-            # a reset cuts the path to [h_{t-1}; c_{t-1}]; the replaced state was r (LB9)
-            if reset[t]:
-                for q in range(2 * H):
-                    dr[q] += e_prev[q]
-                    eps_b[q] = 0.0
-            else:
-                for q in range(2 * H):
-                    eps_b[q] = e_prev[q]
-    return Grads(dW_x=dW_x, dW_h=dW_h, db=db, dp_i=dp_i, dp_f=dp_f, dp_o=dp_o, dx=dx,
-                 dh_init=eps, dr=dr)
+            dh[bb, :] = eps[bb, :H]
+        add_block_product(dh, 0, dy[t], 0, W_O, 0, 0, O, H)
+        # (LB3-LB6, LB7 bias, LB8) through the cells into the gates and c_{t-1}
+        _cell_backward(dz, e_prev, db, dp_i, dp_f, dp_o, dh, eps, gates[t], tanh_c[t], s_prev,
+                       s[t], p_i, p_f, p_o)
+        # (LB6) into h~_{t-1}: dZ W_h
+        add_block_product(e_prev, 0, dz, 0, W_h, 0, 0, G, H)
+        # (LB7) input gradient dZ W_x; weight gradients dZ^T x_t and dZ^T h~_{t-1}, queued
+        if D > 0:                                     # BLAS rejects a zero-width W_x
+            add_block_product(dx[t], 0, dz, 0, W_x, 0, 0, G, D)
+        queue_outer(weight_rows, 0, dz, 0, x[t], 0, dW)
+        queue_outer(weight_rows, 1, dz, 0, s_prev, 0, dW)
+        if reset[t]:
+            # (LB9) a reset cuts the path to [h_{t-1}; c_{t-1}]; the replaced state was r
+            for bb in range(B):
+                dr += e_prev[bb]
+                eps[bb, :] = 0.0
+        else:
+            # (LB9) epsilon_t is the gradient on the state read; the buffers swap roles
+            eps, e_prev = e_prev, eps
+    drain_all_outer(weight_rows, dW)
+    return Grads(dW=dW, db=db, dp_i=dp_i, dp_f=dp_f, dp_o=dp_o, dx=dx, dh_init=eps, dr=dr)

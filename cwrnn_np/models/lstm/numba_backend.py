@@ -51,7 +51,8 @@ def forward_lstm_numba(params: dict, spec: LSTMSpec, x: np.ndarray, h_init, t0: 
         W_xT=np.ascontiguousarray(params["W_x"].T),               # (D, 4H) W_x^T
         W_hT=np.ascontiguousarray(params["W_h"].T),               # (H, 4H) W_h^T
         b=contiguous(params["b"]), **_peepholes(params, spec, dtype),
-        W_O=contiguous(params["W_O"]), b_O=contiguous(params["b_O"]))
+        W_OT=np.ascontiguousarray(params["W_O"].T),               # (H, O) W_O^T
+        b_O=contiguous(params["b_O"]))
     out = kernels.lstm_forward_kernel(seq, weights)                # (L0-L7)
     cache = LSTMCache(x=x, h_init=s_in, r=r, h=out.s, gates=out.gates, tanh_c=out.tanh_c,
                       reset=reset, t0=t0, h_init_given=h_init is not None, backend="numba")
@@ -87,7 +88,9 @@ def backward_lstm_numba(params: dict, spec: LSTMSpec, dy: np.ndarray, cache: LST
                                tanh_c=contiguous(cache.tanh_c, dtype))
     upstream = kernels.Upstream(dy=contiguous(dy, dtype), eps=eps)
     g = kernels.lstm_backward_kernel(seq, weights, acts, upstream)   # (LB2-LB9)
-    grads = {"W_x": g.dW_x, "W_h": g.dW_h, "b": g.db}
+    D = x.shape[2]
+    grads = {"W_x": np.ascontiguousarray(g.dW[:, :D]),             # (4H, D)
+             "W_h": np.ascontiguousarray(g.dW[:, D:]), "b": g.db}  # (4H, H)
     if spec.peepholes:
         grads.update(p_i=g.dp_i, p_f=g.dp_f, p_o=g.dp_o)
     grads.update(W_O=dW_O, b_O=db_O, x=g.dx, h_init=g.dh_init)
