@@ -76,7 +76,7 @@ from ..params import init_params
 from ..spec import ClockworkSpec
 
 __all__ = ["CONFIGS", "make_problem", "step_flops", "necessary_flops", "dgemm_peak",
-           "run_config", "format_result", "main"]
+           "run_config", "format_result", "charlm_breakdown", "format_breakdown", "main"]
 
 CONFIGS = {
     "a": dict(title="(a) generation", sizes=[16] * 9, periods=schedules.exponential(9),
@@ -208,6 +208,61 @@ class CharLMStep:
         loss, grads = self.loss_and_grads()
         self.apply(grads)
         return loss
+
+
+def charlm_breakdown(key: str, rounds: int = 20) -> dict:
+    """Where one char-LM training step (config d, e, d32 or e32) spends its time, numba backend.
+
+    Times each phase of :class:`CharLMStep` on its own, in interleaved rounds, and returns
+    ``{"config", "rounds", "median_ms": {phase: ms}, "flops": {phase: necessary FLOPs}}``. The
+    phases: the network's forward pass (its Numba kernel plus the output layer's BLAS product),
+    the readout's forward pass, the softmax cross-entropy, the readout's backward pass, the
+    network's BPTT (kernel plus the output layer's two BLAS products) and the Adam update.
+    """
+    from ..models.readout import readout_backward, readout_forward
+    cfg = CONFIGS[key]
+    net, params, x, targets = charlm_problem(cfg)
+    step = CharLMStep("numba", net, params, x, targets)
+    core = net._core(params)
+    z, core_cache = net._core_forward(core, x, None, 0, None, "numba")
+    y, v = readout_forward(params["W_R"], params["b_R"], z)
+    loss, dy = step.loss_fn(y, targets)
+    dz, _, _ = readout_backward(params["W_R"], dy, v)
+    grads = step.loss_and_grads()[1]
+    phases = {
+        "network forward": lambda: net._core_forward(core, x, None, 0, None, "numba"),
+        "readout forward": lambda: readout_forward(params["W_R"], params["b_R"], z),
+        "cross-entropy": lambda: step.loss_fn(y, targets),
+        "readout backward": lambda: readout_backward(params["W_R"], dy, v),
+        "network backward": lambda: net._core_backward(core, dz, core_cache, None, "numba"),
+        "Adam update": lambda: step.opt.update(params, grads, step.state, step.masks),
+    }
+    med = time_side_by_side(phases, rounds)
+    L, B = cfg["L"], cfg["B"]
+    fwd_net = necessary_flops(net.spec, L, B)[0]
+    readout = 2.0 * L * B * net.readout * net.spec.output_size
+    flops = {"network forward": fwd_net, "readout forward": readout, "cross-entropy": 0.0,
+             "readout backward": 2 * readout, "network backward": 2 * fwd_net,
+             "Adam update": 0.0}
+    return dict(config=key, title=cfg["title"], rounds=rounds,
+                median_ms={k: 1e3 * t for k, t in med.items()}, flops=flops,
+                dgemm_peak_flops=dgemm_peak())
+
+
+def format_breakdown(res) -> str:
+    """The table :func:`charlm_breakdown` measured, with each phase's share and efficiency."""
+    total = sum(res["median_ms"].values())
+    peak = res["dgemm_peak_flops"]
+    lines = [f"{res['title']}: where a training step's time goes (numba, {res['rounds']} "
+             f"rounds; dgemm peak {peak / 1e9:.1f} GFLOP/s)",
+             f"  {'phase':<18s} {'median ms':>10s} {'share':>7s} {'necessary MFLOP':>16s} "
+             f"{'efficiency':>10s}"]
+    for phase, ms in res["median_ms"].items():
+        f = res["flops"][phase]
+        eff = f"{100 * f / peak / (ms / 1e3):9.1f}%" if f else f"{'-':>10s}"
+        lines.append(f"  {phase:<18s} {ms:10.2f} {100 * ms / total:6.1f}% {f / 1e6:16.1f} {eff}")
+    lines.append(f"  {'sum':<18s} {total:10.2f}")
+    return "\n".join(lines)
 
 
 def charlm_flops(net, L: int, B: int) -> tuple[float, float]:
@@ -399,8 +454,22 @@ def _worker(args):
     if args.protocol:
         print(json.dumps(protocol_times(args.protocol_steps)))
         return
+    if args.breakdown:
+        print(json.dumps([charlm_breakdown(k) for k in args.configs if "readout" in CONFIGS[k]]))
+        return
     results = [run_config(k, args.rounds, args.budget, args.include) for k in args.configs]
     print(json.dumps(results))
+
+
+def _run_worker(n, worker_args):
+    """Run ``python -m cwrnn_np.bench --_worker`` at n threads (Numba, every BLAS, PyTorch) in a
+    fresh process; return the JSON it prints last."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(n), OPENBLAS_NUM_THREADS=str(n),
+               MKL_NUM_THREADS=str(n), NUMBA_NUM_THREADS=str(n))
+    cmd = [sys.executable, "-m", "cwrnn_np.bench", "--_worker", "--threads", str(n)]
+    res = subprocess.run(cmd + worker_args, env=env, stdout=subprocess.PIPE, text=True,
+                         check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def import_torch_threads(n):
@@ -430,6 +499,9 @@ def main(argv=None):
                              "thread, extrapolated from --protocol-steps steps")
     parser.add_argument("--protocol-steps", type=int, default=500,
                         help="steps timed for --protocol (default 500)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time the phases of the char-LM configs' step (d, e, d32, "
+                             "e32 among --configs) at each thread count")
     parser.add_argument("--compile-times", action="store_true",
                         help="also measure the numba cold compile and cached start")
     parser.add_argument("--json", default=None,
@@ -456,29 +528,26 @@ def main(argv=None):
         parser.error(f"--threads must be >= 1, got {args.threads!r}")
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, cores {os.cpu_count()}")
     all_results = {}
+    common = ["--configs", ",".join(args.configs), "--budget", str(args.budget)]
+    if args.rounds:
+        common += ["--rounds", str(args.rounds)]
+    if args.include:
+        common += ["--include", ",".join(args.include)]
     for n in threads:
-        env = dict(os.environ, OMP_NUM_THREADS=str(n), OPENBLAS_NUM_THREADS=str(n),
-                   MKL_NUM_THREADS=str(n), NUMBA_NUM_THREADS=str(n))
-        cmd = [sys.executable, "-m", "cwrnn_np.bench", "--_worker", "--threads", str(n),
-               "--configs", ",".join(args.configs), "--budget", str(args.budget)]
-        if args.rounds:
-            cmd += ["--rounds", str(args.rounds)]
-        if args.include:
-            cmd += ["--include", ",".join(args.include)]
-        res = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=True)
-        results = json.loads(res.stdout.strip().splitlines()[-1])
-        all_results[n] = results
-        for r in results:
+        all_results[n] = _run_worker(n, common)
+        for r in all_results[n]:
             print()
             print(format_result(r, n))
+    breakdowns = {}
+    if args.breakdown:
+        for n in threads:
+            breakdowns[n] = _run_worker(n, ["--configs", ",".join(args.configs), "--breakdown"])
+            for r in breakdowns[n]:
+                print()
+                print(format_breakdown(r) + f"; threads={n}")
     protocol = None
     if args.protocol:
-        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-                   MKL_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
-        cmd = [sys.executable, "-m", "cwrnn_np.bench", "--_worker", "--threads", "1",
-               "--protocol", "--protocol-steps", str(args.protocol_steps)]
-        res = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=True)
-        protocol = json.loads(res.stdout.strip().splitlines()[-1])
+        protocol = _run_worker(1, ["--protocol", "--protocol-steps", str(args.protocol_steps)])
         print()
         print(format_protocol(protocol, 1))
     if args.compile_times:
@@ -491,6 +560,8 @@ def main(argv=None):
                   "machine": machine(), "threads": all_results}
         if protocol is not None:
             record["protocol"] = protocol
+        if breakdowns:
+            record["breakdown"] = breakdowns
         with open(args.json, "w") as fh:
             json.dump(record, fh, indent=1)
 
