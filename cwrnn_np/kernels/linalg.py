@@ -14,8 +14,8 @@ code without reassociating any sum (fastmath stays off). Measured block shape by
   2 x 4 register tile (two batch rows against four rows of W; BLAS packs the whole block for
   so few rows and runs at half its speed); B >= 8 BLAS.
 * **outer products** ``G += a^T P`` (weight gradients): one batch row a row loop, otherwise
-  BLAS; the hot ones are not taken step by step at all: :class:`OuterQueue` collects their rows
-  over many steps and applies them as one BLAS product.
+  BLAS; the hot ones are not taken step by step at all when B < 32: :class:`OuterQueue`
+  collects their rows over many steps and applies them as one BLAS product.
 
 Shape letters: B batch rows, K the reduced dimension, N the output columns.
 """
@@ -35,7 +35,7 @@ from .config import HELPER_OPTIONS, JIT_OPTIONS
 __all__ = ["add_row_product", "add_tile_product", "add_block_product", "blas_block_product",
            "add_row_outer", "blas_outer_products", "add_outer_products", "add_block_dots",
            "OuterQueue", "new_outer_queue", "queue_outer", "drain_outer", "drain_all_outer",
-           "BLAS_MIN_ROWS", "QUEUE_ROWS"]
+           "BLAS_MIN_ROWS", "QUEUE_ROWS", "QUEUE_DIRECT_ROWS"]
 
 #: Block products with at least this many batch rows go to BLAS (measured: below it the
 #: register tile is up to twice as fast, above it BLAS is 1.1-2x faster).
@@ -43,6 +43,10 @@ BLAS_MIN_ROWS = 8
 
 #: Rows an :class:`OuterQueue` collects per slot before it applies them as one BLAS product.
 QUEUE_ROWS = 256
+
+#: A step with at least this many batch rows is applied at once, not queued (measured: from
+#: B = 32 one BLAS product per step is as fast or faster than copying the rows first).
+QUEUE_DIRECT_ROWS = 32
 
 
 # ----- BLAS: SciPy's Fortran gemm, called on blocks in place -----------------------------------
@@ -343,15 +347,20 @@ def new_outer_queue(left_width, right_width, g_row, g_col, like):
 @njit(**HELPER_OPTIONS)
 def queue_outer(queue, s, left, l0, right, r0, G):
     r"""Queue slot s's outer product ``left[:, l0:l0+N]^T right[:, r0:r0+M]`` (B rows each;
-    N, M the slot's widths) for its block of ``G``, applying the slot's rows first if full."""
+    N, M the slot's widths) for its block of ``G``, applying the slot's rows first if full; with
+    B >= ``QUEUE_DIRECT_ROWS`` rows, apply it at once."""
     B = left.shape[0]
-    if queue.fill[s] + B > queue.left.shape[0]:
-        drain_outer(queue, s, G)
-    f = queue.fill[s]
     z0 = queue.left_col[s]
     y0 = queue.right_col[s]
     N = queue.left_col[s + 1] - z0
     M = queue.right_col[s + 1] - y0
+    if B >= QUEUE_DIRECT_ROWS:
+        # rows enough for BLAS already: apply now rather than copy
+        blas_outer_products(G, queue.g_row[s], queue.g_col[s], left, l0, N, right, r0, M)
+        return
+    if queue.fill[s] + B > queue.left.shape[0]:
+        drain_outer(queue, s, G)
+    f = queue.fill[s]
     for b in range(B):
         row = queue.left[f + b, z0:z0 + N]
         src = left[b, l0:l0 + N]
