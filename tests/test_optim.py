@@ -441,3 +441,145 @@ def test_decreases_convex_quadratic(key, a, c, theta0):
         grads = {"theta": a * (params["theta"] - c)}
         params, state = opt.update(params, grads, state)
     assert f(params["theta"]) < 0.1 * f0, (key, f0, f(params["theta"]))
+
+
+# ----- the numba backend: the same bits as the NumPy reference ---------------------------------
+def numba_problem(data, dtype):
+    """Params of a few shapes (an empty one included), random masks, and a gradient draw."""
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    rng = np.random.default_rng(seed)
+    shapes = {"W_H": (data.draw(st.integers(1, 9)), data.draw(st.integers(1, 9))),
+              "W_I": (data.draw(st.integers(1, 9)), data.draw(st.integers(0, 3))),
+              "b_H": (data.draw(st.integers(1, 9)),)}
+    params = {k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()}
+    density = data.draw(st.sampled_from([0.0, 0.3, 0.8, 1.0]), label="mask density")
+    masks = {"W_H": rng.random(shapes["W_H"]) < density, "W_I": rng.random(shapes["W_I"]) < 0.5,
+             "b_H": None}
+    return params, masks, rng
+
+
+def assert_same_bits(a, b, what):
+    assert a.keys() == b.keys() and list(a) == list(b), what
+    for k in a:
+        assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape, (what, k)
+        if a[k].tobytes() != b[k].tobytes():
+            j = np.flatnonzero(a[k].ravel().view(np.uint8) != b[k].ravel().view(np.uint8))[0]
+            j //= a[k].itemsize
+            raise AssertionError(f"{what}[{k!r}] differs at flat index {j}: numpy "
+                                 f"{a[k].ravel()[j]!r}, numba {b[k].ravel()[j]!r}")
+
+
+OPT_KINDS = {
+    "sgd": lambda lr, **c: SGD(lr=lr, **c),
+    "momentum": lambda lr, **c: SGD(lr=lr, momentum=0.9, **c),
+    "nesterov": lambda lr, **c: SGD(lr=lr, momentum=0.95, nesterov=True, **c),
+    "adam": lambda lr, **c: Adam(lr=lr, **c),
+    "adam-betas": lambda lr, **c: Adam(lr=lr, beta1=0.5, beta2=0.75, eps=1e-3, **c),
+    "rmsprop": lambda lr, **c: RMSProp(lr=lr, **c),
+}
+
+
+@pytest.mark.parametrize("kind", list(OPT_KINDS))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@settings(max_examples=examples(12))
+@given(data=st.data())
+def test_numba_backend_equals_numpy_bitwise(kind, dtype, data):
+    params, masks, rng = numba_problem(data, dtype)
+    clip = dict(clip_norm=data.draw(st.sampled_from([None, 1e-3, 0.5, 1e3]), label="clip_norm"),
+                clip_value=data.draw(st.sampled_from([None, 0.1, 1.0]), label="clip_value"))
+    opt = OPT_KINDS[kind](data.draw(st.sampled_from([1e-3, 0.05, 0.5]), label="lr"), **clip)
+    grad_dtype = data.draw(st.sampled_from([dtype, np.float64]), label="grad dtype")
+    scale = data.draw(st.sampled_from([1e-3, 1.0, 30.0]), label="gradient scale")
+    p_np = p_nb = params
+    s_np = s_nb = opt.init(params)
+    for step in range(data.draw(st.integers(1, 4), label="steps")):
+        grads = {k: (scale * rng.standard_normal(p.shape)).astype(grad_dtype)
+                 for k, p in params.items()}
+        grads["x"] = rng.standard_normal((2, 1, 3))
+        p_np, s_np = opt.update(p_np, grads, s_np, masks=masks, backend="numpy")
+        p_nb, s_nb = opt.update(p_nb, grads, s_nb, masks=masks, backend="numba")
+        assert_same_bits(p_np, p_nb, f"params after update {step + 1}")
+        assert_same_bits(s_np, s_nb, f"state after update {step + 1}")
+    for name, m in masks.items():
+        if m is None:
+            continue
+        for a in [p_nb[name]] + [s_nb[f"{s}/{name}"] for s in opt.slots]:
+            assert np.all(a[~m] == 0.0) and not np.signbit(a[~m]).any(), name
+
+
+@pytest.mark.parametrize("opt", ALL_OPTIMIZERS, ids=IDS)
+def test_numba_backend_masks_purity_and_fresh_outputs(opt):
+    spec, params, masks, rng = spec_problem(4)
+    params = {k: v + 0.5 for k, v in params.items()}       # nonzero at masked entries
+    state = opt.init(params)
+    grads = random_grads(params, rng)
+    before = copy.deepcopy((params, grads, state))
+    new_params, new_state = opt.update(params, grads, state, masks=masks, backend="numba")
+    for got, want in zip((params, grads, state), before):
+        assert_same_bits(got, want, "an input")
+    for k in new_params:
+        assert not np.shares_memory(new_params[k], params[k]), k
+        assert not np.shares_memory(new_params[k], grads[k]), k
+    for k in new_state:
+        assert not np.shares_memory(new_state[k], state[k]), k
+    for name, m in masks.items():
+        if m is not None:
+            assert np.all(new_params[name][~m] == 0.0), name
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["free", "masked"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("opt", ALL_OPTIMIZERS, ids=IDS)
+def test_numba_backend_non_finite_error_is_the_same(opt, bad, masked):
+    params = {"b": np.zeros(2), "W": np.zeros((2, 3)), "c": np.zeros(1)}
+    grads = {"b": np.ones(2), "W": np.ones((2, 3)), "c": np.array([np.nan])}
+    grads["W"][1, 0] = bad
+    grads["W"][1, 2] = -bad
+    masks = {"W": np.array([[True, True, True], [not masked, True, True]])}
+    state = opt.update(params, {k: np.ones_like(v) for k, v in params.items()},
+                       opt.init(params))[1]                  # update 2 is refused
+    errors = {}
+    for backend in ("numpy", "numba"):
+        with pytest.raises(NonFiniteGradientError) as info:
+            opt.update(params, grads, state, masks=masks, backend=backend)
+        errors[backend] = info.value
+    a, b = errors["numpy"], errors["numba"]
+    assert (b.name, b.index, b.step) == ("W", (1, 0), 2)
+    assert (a.name, a.index, a.step, str(a)) == (b.name, b.index, b.step, str(b))
+    assert math.isnan(b.value) if np.isnan(bad) else b.value == bad
+
+
+@pytest.mark.parametrize("backend", ["torch", "NumPy", "", None, 1])
+def test_bad_backend_raises_naming_it(backend):
+    params = {"w": np.zeros(2)}
+    opt = Adam()
+    with pytest.raises(ValueError, match=r"backend must be one of numpy, numba, got") as info:
+        opt.update(params, {"w": np.ones(2)}, opt.init(params), backend=backend)
+    assert repr(backend) in str(info.value)
+
+
+def test_numba_backend_validation_errors_are_the_same():
+    params = {"W_H": np.zeros((2, 2)), "b_H": np.zeros(2)}
+    opt = Adam(clip_norm=1.0)
+    state = opt.init(params)
+    cases = [({"W_H": np.zeros((2, 2))}, state, None),
+             ({"W_H": np.zeros((2, 3)), "b_H": np.zeros(2)}, state, None),
+             ({"W_H": np.zeros((2, 2)), "b_H": np.zeros(2)}, state, {"W_H": np.ones((2, 2))}),
+             ({"W_H": np.zeros((2, 2)), "b_H": np.zeros(2)}, RMSProp().init(params), None)]
+    for grads, st_, masks in cases:
+        messages = []
+        for backend in ("numpy", "numba"):
+            with pytest.raises(ValueError) as info:
+                opt.update(params, grads, st_, masks=masks, backend=backend)
+            messages.append((type(info.value), str(info.value)))
+        assert messages[0] == messages[1]
+
+
+def test_numba_backend_other_dtypes_run_the_reference():
+    params = {"w": np.array([0.5, -1.0], dtype=np.float16)}
+    opt = Adam(lr=0.1, clip_norm=1.0)
+    grads = {"w": np.array([2.0, 3.0])}
+    a = opt.update(params, grads, opt.init(params), backend="numpy")
+    b = opt.update(params, grads, opt.init(params), backend="numba")
+    assert_same_bits(a[0], b[0], "params")
+    assert_same_bits(a[1], b[1], "state")

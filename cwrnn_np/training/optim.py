@@ -34,6 +34,10 @@ Inside ``update``, for each parameter in ``params`` (extra gradient keys such as
 5. masked entries of the parameter and of every slot are set to exactly 0.0.
 
 All arithmetic happens in the parameter's dtype: float32 parameters and state stay float32.
+
+``update(..., backend="numba")`` takes the same steps in the Numba kernels of
+:mod:`cwrnn_np.kernels.optim` (steps 2 to 5 in one pass per parameter, imported at the first
+such call) and returns the same bits; the NumPy code here is their reference.
 """
 from __future__ import annotations
 
@@ -46,12 +50,18 @@ import numpy as np
 
 __all__ = [
     "SGD", "Adam", "RMSProp", "Optimizer", "NonFiniteGradientError", "OPTIMIZERS",
-    "make_optimizer", "clip_gradients", "global_norm",
+    "UPDATE_BACKENDS", "make_optimizer", "clip_gradients", "global_norm",
     "state_to_arrays", "state_from_arrays", "state_to_json", "state_from_json",
 ]
 
 #: names accepted by :func:`make_optimizer`
 OPTIMIZERS = ("sgd", "nesterov", "adam", "rmsprop")
+
+#: the backends of :meth:`Optimizer.update`: the NumPy reference and the Numba kernels
+UPDATE_BACKENDS = ("numpy", "numba")
+
+#: the dtypes the kernels take; other floating dtypes (float16, longdouble) run the reference
+_KERNEL_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 #: the paper's momentum for SGD with Nesterov momentum (Koutník et al. 2014, §4)
 NESTEROV_MOMENTUM = 0.95
@@ -292,7 +302,7 @@ class Optimizer:
         return step
 
     def update(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray],
-               state: Mapping[str, np.ndarray], masks=None) -> tuple:
+               state: Mapping[str, np.ndarray], masks=None, backend: str = "numpy") -> tuple:
         """One update of every parameter; new dicts, the inputs are left untouched.
 
         Parameters
@@ -307,6 +317,12 @@ class Optimizer:
         masks : dict of str -> bool array or None, optional
             Structural masks, True = free entry (``spec.param_masks()``); a missing name or None
             means the whole parameter is free; names not in ``params`` are ignored.
+        backend : {"numpy", "numba"}, optional
+            ``"numpy"`` (default) runs the steps below as NumPy passes, the readable reference;
+            ``"numba"`` runs them as the kernels of :mod:`cwrnn_np.kernels.optim`, one pass per
+            parameter for the update (see :meth:`_update_numba`). Both give the same bits, and
+            the same errors. The kernels take float64 and float32; parameters of another
+            floating dtype run the NumPy code on either backend.
 
         Returns
         -------
@@ -318,13 +334,19 @@ class Optimizer:
         NonFiniteGradientError
             If a gradient of a parameter has a NaN or inf entry (nothing is updated).
         ValueError
-            If a gradient, the state or a mask is missing or misshaped (naming the key).
+            If a gradient, the state or a mask is missing or misshaped (naming the key), or
+            ``backend`` is not one of :data:`UPDATE_BACKENDS`.
         """
+        if not isinstance(backend, str) or backend not in UPDATE_BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(UPDATE_BACKENDS)}, "
+                             f"got {backend!r}")
         _check_params(params)
         g_all = _check_grads(params, grads)
         step = self._check_state(params, state)
         M = _check_masks(params, masks)
         t = step + 1
+        if backend == "numba" and all(p.dtype in _KERNEL_DTYPES for p in params.values()):
+            return self._update_numba(params, g_all, state, M, t)
         _check_finite(g_all, t)
         # masked entries take no part in the clipping norm or the moments
         g_all = {n: (np.where(M[n], g, g.dtype.type(0)) if n in M else g)
@@ -347,7 +369,70 @@ class Optimizer:
         ordered.update({f"{s}/{n}": new_state[f"{s}/{n}"] for s in self.slots for n in params})
         return new_params, ordered
 
+    def _update_numba(self, params, g_all, state, M, t) -> tuple:
+        """:meth:`update` after validation, on the kernels of :mod:`cwrnn_np.kernels.optim`.
+
+        Three passes per parameter: :func:`~cwrnn_np.kernels.optim.grad_peak_kernel` (the
+        finite check, after which the reference's :func:`_check_finite` raises the same
+        :class:`NonFiniteGradientError`, and the largest masked, value-clipped entry); with
+        ``clip_norm`` set, :func:`~cwrnn_np.kernels.optim.grad_square_kernel` (the squares that ``np.sum`` adds as
+        in :func:`global_norm`, so the clip factor is the reference's bit for bit), and the
+        optimizer's rule kernel (:meth:`_rule_numba`), which masks, clips, scales and updates
+        in one pass and writes new arrays. Arrays are passed flattened in C order; the norm
+        equals the reference's bit for bit when the gradients are C-contiguous (as
+        ``backward`` makes them; otherwise ``global_norm`` may add in another order).
+        """
+        from ..kernels.optim import grad_peak_kernel, grad_square_kernel
+        no_mask = np.zeros(0, dtype=np.bool_)
+        flat = {}                                  # name -> (g, mask, c_v), g and mask (n,)
+        peak = 0.0
+        for name, g in g_all.items():
+            f = g.dtype.type
+            c_v = f(math.inf if self.clip_value is None else self.clip_value)
+            g_flat = g.ravel()                                       # (n,)
+            mask = M[name].ravel() if name in M else no_mask        # (n,) or (0,)
+            as_int = np.dtype(f"i{g.itemsize}")                     # same-size integers
+            worst, peak_bits = grad_peak_kernel(
+                g_flat.view(as_int), mask, int(np.iinfo(as_int).max),
+                int(np.array(c_v).view(as_int)))
+            if worst >= int(np.array(f(math.inf)).view(as_int)):
+                _check_finite({name: g}, t)        # raises the reference's error
+            peak = max(peak, float(np.array(peak_bits, dtype=as_int).view(g.dtype)))
+            flat[name] = (g_flat, mask, c_v)
+        # global_norm(g̃): peak * sqrt(sum_k np.sum((g̃_k / peak)**2)), summed by np.sum itself
+        kappa = 1.0
+        if self.clip_norm is not None and peak > 0.0:
+            q = np.empty(max(g.size for g in g_all.values()), dtype=np.float64)
+            total = 0.0
+            for name, (g_flat, mask, c_v) in flat.items():
+                if g_flat.size:
+                    q_k = q[:g_flat.size]                            # (n,)
+                    grad_square_kernel(g_flat, mask, c_v, peak, q_k)
+                    total += float(np.sum(q_k.reshape(g_all[name].shape)))
+            norm = peak * math.sqrt(total)
+            if norm > self.clip_norm:
+                kappa = self.clip_norm / norm
+        new_params, new_state = {}, {"step": np.array(t, dtype=np.int64)}
+        for name, theta in params.items():
+            g_flat, mask, c_v = flat[name]
+            f = theta.dtype.type
+            slots = {s: state[f"{s}/{name}"].ravel() for s in self.slots}
+            theta_new, slots = self._rule_numba(theta.ravel(), g_flat, mask, c_v, f(kappa),
+                                                slots, t)
+            new_params[name] = theta_new.reshape(theta.shape)
+            for s, a in slots.items():
+                new_state[f"{s}/{name}"] = a.reshape(theta.shape)
+        ordered = {"step": new_state["step"]}
+        ordered.update({f"{s}/{n}": new_state[f"{s}/{n}"] for s in self.slots for n in params})
+        return new_params, ordered
+
     def _rule(self, theta, g, slots, t):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _rule_numba(self, theta, g, mask, c_v, kappa, slots, t):  # pragma: no cover - abstract
+        """:meth:`_rule` with masking, clipping and scaling, by a kernel on flat (n,) arrays:
+        ``(theta_new, {slot: new})``, masked entries 0.0; ``c_v`` (inf: none) and ``kappa``
+        (the global-norm factor, 1: none) in the dtype of ``theta``."""
         raise NotImplementedError
 
     def to_dict(self) -> dict:
@@ -423,6 +508,19 @@ class SGD(Optimizer):
             return theta + mu * v - alpha * g, {"v": v}
         return theta + v, {"v": v}
 
+    def _rule_numba(self, theta, g, mask, c_v, kappa, slots, t):
+        from ..kernels.optim import momentum_kernel, sgd_kernel
+        f = theta.dtype.type
+        alpha, mu = f(self.lr), f(self.momentum)
+        theta_out = np.empty_like(theta)
+        if not slots:
+            sgd_kernel(theta, g, mask, c_v, kappa, alpha, theta_out)
+            return theta_out, {}
+        v_out = np.empty_like(theta)
+        momentum_kernel(theta, g, mask, c_v, kappa, alpha, mu, self.nesterov, slots["v"],
+                        theta_out, v_out)
+        return theta_out, {"v": v_out}
+
 
 @dataclasses.dataclass(frozen=True)
 class Adam(Optimizer):
@@ -485,6 +583,16 @@ class Adam(Optimizer):
         theta = theta - f(self.lr) * m_hat / (np.sqrt(v_hat) + f(self.eps))
         return theta, {"m": m, "v": v}
 
+    def _rule_numba(self, theta, g, mask, c_v, kappa, slots, t):
+        from ..kernels.optim import adam_kernel
+        f = theta.dtype.type
+        theta_out, m_out, v_out = (np.empty_like(theta) for _ in range(3))
+        adam_kernel(theta, g, mask, c_v, kappa, f(self.lr), f(self.beta1), f(self.beta2),
+                    f(1.0 - self.beta1), f(1.0 - self.beta2), f(1.0 - self.beta1 ** t),
+                    f(1.0 - self.beta2 ** t), f(self.eps), slots["m"], slots["v"],
+                    theta_out, m_out, v_out)
+        return theta_out, {"m": m_out, "v": v_out}
+
 
 @dataclasses.dataclass(frozen=True)
 class RMSProp(Optimizer):
@@ -536,6 +644,14 @@ class RMSProp(Optimizer):
         s = f(self.decay) * slots["s"] + f(1.0 - self.decay) * (g * g)
         theta = theta - f(self.lr) * g / (np.sqrt(s) + f(self.eps))
         return theta, {"s": s}
+
+    def _rule_numba(self, theta, g, mask, c_v, kappa, slots, t):
+        from ..kernels.optim import rmsprop_kernel
+        f = theta.dtype.type
+        theta_out, s_out = np.empty_like(theta), np.empty_like(theta)
+        rmsprop_kernel(theta, g, mask, c_v, kappa, f(self.lr), f(self.decay),
+                       f(1.0 - self.decay), f(self.eps), slots["s"], theta_out, s_out)
+        return theta_out, {"s": s_out}
 
 
 # ----- factory ---------------------------------------------------------------------------------

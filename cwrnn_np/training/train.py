@@ -405,7 +405,7 @@ def train_step(state: TrainState, batch: Batch, setup: RunSetup) -> tuple[TrainS
         grads = net.backward(state.params, dy, cache, backend=backend)
         try:
             params, opt_state = setup.opt.update(state.params, grads, state.opt_state,
-                                                 setup.masks)
+                                                 setup.masks, backend=backend)
         except NonFiniteGradientError as exc:
             raise TrainingDiverged(f"{where}: {exc}") from None
         if not all(np.isfinite(v).all() for v in params.values()):
@@ -493,19 +493,20 @@ def _prepare_kernels(setup: RunSetup, state: TrainState, log) -> float | None:
     progress bar starts, so that the bar's rate and ETA measure training only; say so in two
     status lines. Returns the seconds it took, or None on the NumPy backend.
 
-    It runs the network once forward and backward on the first step of one sequence of the next
-    batch: that is the run's family and dtype, and each kernel has one signature per dtype, so
-    nothing else is compiled later. The functions are pure, so the run's results do not change.
+    :func:`cwrnn_np.training.prepare.prepare_kernels` runs the network once forward and backward
+    on the first step of one sequence of the next batch: that is the run's family and dtype, and
+    each kernel has one signature per dtype, so nothing else is compiled later. On a first run it
+    compiles the backward kernel in a helper process while this one compiles the forward kernel.
+    The functions are pure, so the run's results do not change.
     """
     if setup.cfg.model.backend != "numba":
         return None
+    from .prepare import prepare_kernels
     x = batch_at(setup, state.step).x[:1, :1]                      # (1, 1, D)
-    net = setup.live(state.step)
     log("preparing the numba kernels (compiled on a first run only, then loaded from the "
         "on-disk cache) ...")
     started = time.perf_counter()
-    y, cache = net.forward(state.params, x, t0=setup.cfg.model.clock_start, backend="numba")
-    net.backward(state.params, np.zeros_like(y), cache, backend="numba")
+    prepare_kernels(setup.live(state.step), state.params, x, t0=setup.cfg.model.clock_start)
     seconds = time.perf_counter() - started
     log(f"numba kernels ready in {seconds:.1f} s")
     return seconds
