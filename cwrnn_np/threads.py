@@ -3,9 +3,16 @@
 Two thread pools do the work of a run:
 
 - **Numba threads** serve the ``prange`` loops of ``parallel=True`` kernels;
-- **BLAS threads** serve the readout's matrix products (``x @ W`` in NumPy) and the BLAS
-  calls inside kernels (Numba's ``np.dot`` and direct ``scipy.linalg.cython_blas`` calls go
-  to SciPy's OpenBLAS, which is a different library from NumPy's).
+- **BLAS threads** serve the large products outside the kernels (the output and readout
+  layers, ``x @ W`` in NumPy) and the BLAS calls inside kernels (direct
+  ``scipy.linalg.cython_blas`` calls go to SciPy's OpenBLAS, which is a different library
+  from NumPy's in the PyPI wheels).
+
+The kernels' BLAS calls are blocks of 8 to a few hundred rows, called thousands of times per
+pass: a second thread costs them more (waking it, and its spinning while the kernel's own code
+runs) than it gives. So :func:`set_threads` gives SciPy's OpenBLAS one thread and NumPy's the
+requested count, when they are two libraries (measured on 2 cores, char-LM step (d): 200 ms
+with both at 2 threads, 134 ms with the kernels' BLAS at 1, 148 ms with everything at 1).
 
 :func:`set_threads` sets both from one option, ``--threads`` on the command line
 (``docs/usage.md``); the default is all cores. One thread is the right choice when many runs share
@@ -24,7 +31,8 @@ from __future__ import annotations
 import ctypes
 import os
 
-__all__ = ["set_threads", "blas_threads", "available_cores", "openblas_libraries"]
+__all__ = ["set_threads", "blas_threads", "available_cores", "openblas_libraries",
+           "kernel_blas_library"]
 
 #: C-API setter names, in the order tried. The names with an underscore before the suffix
 #: (``scipy_openblas_set_num_threads_64_``, ``openblas_set_num_threads_``) are the Fortran
@@ -161,9 +169,19 @@ def set_threads(n: int | None = None) -> int:
         for var in _ENV_VARS:
             os.environ[var] = str(n)
         return n
+    kernels_only = kernel_blas_library(paths)
     for path in paths:
         setter = _symbol(path, _SETTERS)
         if setter is not None:
             setter.restype, setter.argtypes = None, [ctypes.c_int]
-            setter(n)
+            setter(1 if path == kernels_only else n)
     return n
+
+
+def kernel_blas_library(paths: list[str] | None = None) -> str | None:
+    """The loaded OpenBLAS that only the kernels use: SciPy's own copy (a path under
+    ``scipy.libs``), or None when SciPy shares NumPy's BLAS or none is found."""
+    paths = openblas_libraries() if paths is None else paths
+    scipy_own = [p for p in paths if "scipy.libs" in p]
+    others = [p for p in paths if "scipy.libs" not in p]
+    return scipy_own[0] if len(scipy_own) == 1 and others else None

@@ -49,7 +49,7 @@ import numpy as np
 from numba import njit
 
 from .config import HELPER_OPTIONS, JIT_OPTIONS
-from .linalg import (OuterQueue, add_block_product, drain_all_outer, new_outer_queue,
+from .linalg import (OuterQueue, add_block_product, add_row_product, drain_all_outer, new_outer_queue,
                      queue_outer)
 
 __all__ = ["HeldPairs", "HeldProducts", "DeferredGrads", "new_held_products",
@@ -157,7 +157,12 @@ def add_held_products(a_t, pairs, first, end, held, h_prev, W_HT):
             # the source changed since z_p was computed: multiply again
             c0 = pairs.src0[p]
             products[:, z0:z0 + N] = 0
-            add_block_product(products, z0, h_prev, c0, W_HT, c0, u0, pairs.src_len[p], N)
+            if B == 1:
+                # called directly: for one row the dispatcher's BLAS branch keeps LLVM from
+                # inlining it, and the call would cost as much as the 16 x 16 block
+                add_row_product(products, z0, h_prev, c0, W_HT, c0, u0, pairs.src_len[p], N)
+            else:
+                add_block_product(products, z0, h_prev, c0, W_HT, c0, u0, pairs.src_len[p], N)
             held.product_version[p] = source_version
         for b in range(B):
             a_b = a_t[b, u0:u0 + N]
@@ -209,11 +214,27 @@ def flush(deferred, pairs, p, value, grad, dW_H, W_H):
     N = pairs.col[p + 1] - z0
     u0 = pairs.dst0[p]
     c0 = pairs.src0[p]
+    M = pairs.src_len[p]
     sums = deferred.grad_sums
-    # gradient on the read state through W_H[dst, src] (B4 / SB7)
-    add_block_product(grad, c0, sums, z0, W_H, u0, c0, N, pairs.src_len[p])
-    # recurrent weight gradient, this block only (B6 / SB9), queued
-    queue_outer(deferred.outer, p, sums, z0, value, c0, dW_H)
+    B = sums.shape[0]
+    if B >= 4:
+        # gradient on the read state through W_H[dst, src] (B4 / SB7)
+        add_block_product(grad, c0, sums, z0, W_H, u0, c0, N, M)
+        # recurrent weight gradient, this block only (B6 / SB9), queued
+        queue_outer(deferred.outer, p, sums, z0, value, c0, dW_H)
+    else:
+        # the same two updates in one pass over the block: for so few rows the block's loads
+        # cost more than its arithmetic, and one pass loads it once
+        for u in range(N):
+            w = W_H[u0 + u, c0:c0 + M]
+            dw = dW_H[u0 + u, c0:c0 + M]
+            for b in range(B):
+                s = sums[b, z0 + u]
+                g_b = grad[b, c0:c0 + M]
+                v_b = value[b, c0:c0 + M]
+                for q in range(M):
+                    g_b[q] += s * w[q]           # (B4 / SB7)
+                    dw[q] += s * v_b[q]          # (B6 / SB9)
     sums[:, z0:z0 + N] = 0
     deferred.pending[p] = False
 

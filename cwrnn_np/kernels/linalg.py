@@ -132,7 +132,7 @@ if numba_config.DISABLE_JIT:
 
 # ----- loops for thin blocks ------------------------------------------------------------------
 
-@njit(**JIT_OPTIONS)
+@njit(**HELPER_OPTIONS)
 def add_row_product(out, o0, a, a0, W, w0, v0, K, N):
     r""":func:`add_block_product` for one row (B = 1, a vector times a block of W).
 
@@ -162,7 +162,7 @@ def add_row_product(out, o0, a, a0, W, w0, v0, K, N):
         c += 1
 
 
-@njit(**JIT_OPTIONS)
+@njit(**HELPER_OPTIONS)
 def add_tile_product(out, o0, a, a0, W, w0, v0, K, N):
     r""":func:`add_block_product` for B >= 2, in 2 x 4 register tiles.
 
@@ -219,7 +219,7 @@ def add_tile_product(out, o0, a, a0, W, w0, v0, K, N):
         c += 1
 
 
-@njit(**JIT_OPTIONS)
+@njit(**HELPER_OPTIONS)
 def add_block_product(out, o0, a, a0, W, w0, v0, K, N):
     r"""``out[b, o0:o0+N] += a[b, a0:a0+K] @ W[w0:w0+K, v0:v0+N]`` for every row b.
 
@@ -237,7 +237,7 @@ def add_block_product(out, o0, a, a0, W, w0, v0, K, N):
         blas_block_product(out, o0, a, a0, W, w0, v0, K, N)
 
 
-@njit(**JIT_OPTIONS)
+@njit(**HELPER_OPTIONS)
 def add_row_outer(G, g0, gc, a, a0, K, P, p0, N):
     r""":func:`add_outer_products` for one batch row (B = 1): K scaled copies of a row of P."""
     p_0 = P[0, p0:p0 + N]
@@ -248,7 +248,7 @@ def add_row_outer(G, g0, gc, a, a0, K, P, p0, N):
             g[q] += a_0 * p_0[q]
 
 
-@njit(**JIT_OPTIONS)
+@njit(**HELPER_OPTIONS)
 def add_outer_products(G, g0, gc, a, a0, K, P, p0, N):
     r"""``G[g0+u, gc:gc+N] += sum_b a[b, a0+u] * P[b, p0:p0+N]`` for u in ``0..K-1``.
 
@@ -262,7 +262,7 @@ def add_outer_products(G, g0, gc, a, a0, K, P, p0, N):
         blas_outer_products(G, g0, gc, a, a0, K, P, p0, N)
 
 
-@njit(**JIT_OPTIONS)
+@njit(**HELPER_OPTIONS)
 def add_block_dots(out, o0, a, a0, WT, v0, w0, K, N):
     r"""``out[b, o0:o0+N] += a[b, a0:a0+K] @ WT[v0:v0+N, w0:w0+K].T`` for every row b.
 

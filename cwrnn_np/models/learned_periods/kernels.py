@@ -53,26 +53,23 @@ gradient, so the structural zeros of :math:`W_I`, :math:`W_H` get exactly zero (
 
 How the kernels spend their time
 --------------------------------
-As in :mod:`cwrnn_np.models.clockwork.kernels`, products are the loops of
-:mod:`cwrnn_np.kernels.linalg` (``np.dot`` inside Numba needs SciPy, which is not a
-dependency), whose innermost loop runs from index 0 over contiguous memory, so that LLVM emits
-SIMD code with fastmath off (no reassociation, no FMA contraction).
+Products are those of :mod:`cwrnn_np.kernels.linalg`, as in the other families: BLAS (SciPy's
+``dgemm`` / ``sgemm`` on the blocks in place) where it wins, loops for thin blocks (a row loop
+for one sequence, a register tile for fewer than eight), vectorized with fastmath off.
 
-* All B rows of a step at once, in the register tiles of
-  :func:`~cwrnn_np.kernels.linalg.add_block_product` and
-  :func:`~cwrnn_np.kernels.linalg.add_outer_products`, so that each row of a weight block is
-  loaded once per pair of batch rows; and wiring blocks as runs of adjacent modules
-  (:func:`_block_runs`), so that a product is one long block. The forward pass goes source
-  module by source module (the reduced length is its units, the vectorized length the run of
-  modules it feeds), the backward pass target module by target module (reduced: its units;
-  vectorized: the run it reads), so that the vectorized length is the long side in both; with
-  the paper's wiring that is one product per module and pass.
-* No narrow products. The backward pass treats the input as D more state columns,
-  :math:`W = [W_H \;|\; W_I]` and :math:`s_t = [\tilde h_{t-1} \;|\; x_t]`, so that
-  :math:`\bar x_t` and :math:`\bar W_I` come out of the recurrent products instead of products
-  only D wide; the forward pass reads :math:`y_t` and, in the emitted form, the next step's
-  :math:`\mu, \rho` from :math:`h_t` in one product with :math:`[W_O; W_\mu; W_\rho]^\top`
-  (O + 2n wide instead of O, n and n).
+* All B rows of a step at once, wiring blocks as runs of adjacent modules (:func:`_block_runs`)
+  so that a product is one long block: the forward pass source module by source module, the
+  backward pass target module by target module, each vectorized along the run; with the
+  paper's wiring one product per module and pass.
+* Few, wide products. The backward pass treats the input as D more state columns and the
+  emitted clock's maps as 2n more rows, :math:`W = [W_H \;|\; W_I]` over
+  :math:`[W_\mu; W_\rho \;|\; 0]` against :math:`s_t = [\tilde h_{t-1} \;|\; x_t]`, so that
+  :math:`\bar x_t`, :math:`\bar W_I` and the clock's PB8, PB10 are blocks of the recurrent
+  products; the forward pass reads :math:`y_t` and the next step's :math:`\mu, \rho` from
+  :math:`h_t` in one product with :math:`[W_O; W_\mu; W_\rho]^\top`.
+* Weight gradients are not taken step by step: the rows of :math:`\bar a_t^\top s_t` wait in
+  an :class:`~cwrnn_np.kernels.linalg.OuterQueue`, one slot per block, and reach :math:`\bar W`
+  as one BLAS product for many steps.
 * Vectorized special functions: :func:`~cwrnn_np.kernels.special.tanh_inplace` for P2 and
   :func:`~cwrnn_np.kernels.special.exp_inplace` for the softmax of P5 in the emitted form,
   computed for all B n rows at once, candidate-major.
@@ -94,7 +91,8 @@ import numpy as np
 from numba import njit
 
 from ...kernels.config import JIT_OPTIONS
-from ...kernels.linalg import add_block_dots, add_block_product, add_outer_products
+from ...kernels.linalg import (add_block_dots, add_block_product, drain_all_outer,
+                               new_outer_queue, queue_outer)
 from ...kernels.special import exp_inplace, sigmoid_scalar, softplus_scalar, tanh_inplace
 
 __all__ = ["Sequence", "Wiring", "PeriodClock", "ForwardWeights", "BackwardWeights",
@@ -672,20 +670,21 @@ def _extended_state(s_ext, seq, h, t):
 
 
 @njit(inline="always", **JIT_OPTIONS)
-def _clock_backward_step(da, e_prev, dmu_rho, db_mu, db_rho, delta, th_t, s_ext, alpha_t, mu_t,
-                         sigma_t, rho_t, w_t, m, log_p, tau, offsets):
+def _clock_backward_step(da, e_prev, db_mu, db_rho, delta, th_t, s_ext, alpha_t, mu_t, sigma_t,
+                         rho_t, w_t, m, log_p, tau, offsets):
     r"""Back through the soft update and the clock of step t, module by module (PB3–PB8).
 
     For every batch row b and module i, on the module's units k (slices from 0, so that the
     loops are vectorized), with :math:`\delta_t` ``delta`` (B, H), :math:`v_t` ``th_t`` (B, H),
     :math:`\tilde h_{t-1}` the first H columns of ``s_ext`` and the step's cache ``alpha_t``,
-    ``mu_t``, ``sigma_t``, ``rho_t`` (B, n), ``w_t`` (B, n, P):
+    ``mu_t``, ``sigma_t``, ``rho_t`` (B, n), ``w_t`` (B, n, P), into
+    ``da`` (B, H + 2n) :math:`[\bar a_t \;|\; \bar\mu_t \;|\; \bar\rho_t]`:
 
     * ``da[b, k] =`` :math:`\bar a_t` (PB3) and ``e_prev[b, k] =`` the kept share
       :math:`(1 - \alpha_t[i])\,\delta_t` of :math:`\bar{\tilde h}_{t-1}` (PB8); the input
       columns ``e_prev[b, H:]`` are zeroed for the products that follow;
     * :math:`\bar\alpha_t[i]` (PB4), in four partial sums, then :math:`\bar\mu_t[i]` and
-      :math:`\bar\rho_t[i]` (PB5–PB7) into ``dmu_rho[b, i]``, ``dmu_rho[b, n + i]`` and added to
+      :math:`\bar\rho_t[i]` (PB5–PB7) into ``da[b, H + i]``, ``da[b, H + n + i]`` and added to
       ``db_mu[i]``, ``db_rho[i]`` (PB10).
 
     The whole batch × module loop nest is one helper, which makes the slices itself: a helper
@@ -744,39 +743,41 @@ def _clock_backward_step(da, e_prev, dmu_rho, db_mu, db_rho, delta, th_t, s_ext,
             dmu = s_mu / (sig_i * sig_i)                                    # (PB6)
             # back through sigma = tau softplus(rho) (PB7)
             drho = s_sig / (sig_i * sig_i * sig_i) * tau * sigmoid_scalar(rho_t[bb, i])
-            dmu_rho[bb, i] = dmu
-            dmu_rho[bb, n + i] = drho
+            da[bb, H + i] = dmu
+            da[bb, H + n + i] = drho
             db_mu[i] += dmu                                                 # (PB10)
             db_rho[i] += drho
         e_prev[bb, H:] = 0
 
 
 @njit(inline="always", **JIT_OPTIONS)
-def _recurrent_backward(e_prev, dW, da, W, s_ext, offsets, read_runs):
-    r"""All B rows at once, over the wired blocks only: :math:`\bar s_t \mathrel{+}= \bar a_t W`
-    into ``e_prev`` (the recurrent path :math:`W_H^\top \bar a_t` of PB8, and
-    :math:`\bar x_t`) and :math:`\bar W \mathrel{+}= \bar a_t^\top s_t` (PB10), target module by
-    target module over the column runs it reads (``read_runs``)."""
-    n = offsets.shape[0] - 1
-    for i in range(n):
-        lo = offsets[i]
-        k_i = offsets[i + 1] - lo
+def _recurrent_backward(e_prev, queue, dW, da, W, s_ext, rows, read_runs):
+    r"""All B rows at once, over the wired blocks only, row block i of :math:`W` (``rows``)
+    against each column run u it reads (``read_runs``): :math:`\bar s_t \mathrel{+}= \bar a_t W`
+    into ``e_prev`` (PB8: the recurrent path :math:`W_H^\top \bar a_t`, :math:`\bar x_t`, and
+    in the emitted form the clock's path) and the rows of
+    :math:`\bar W \mathrel{+}= \bar a_t^\top s_t` (PB10) into slot u of ``queue``."""
+    for i in range(rows.shape[0] - 1):
+        lo = rows[i]
+        k_i = rows[i + 1] - lo
         for u in range(read_runs.ptr[i], read_runs.ptr[i + 1]):
             col0 = read_runs.lo[u]
-            width = read_runs.hi[u] - col0
-            add_block_product(e_prev, col0, da, lo, W, lo, col0, k_i, width)
-            add_outer_products(dW, lo, col0, da, lo, k_i, s_ext, col0, width)
+            add_block_product(e_prev, col0, da, lo, W, lo, col0, k_i, read_runs.hi[u] - col0)
+            queue_outer(queue, u, da, lo, s_ext, col0, dW)
 
 
 @njit(inline="always", **JIT_OPTIONS)
-def _reading_runs(wiring, D):
-    r"""The column runs of :math:`s_t = [\tilde h_{t-1} \;|\; x_t]` that each module reads: its
-    wired sources (C) and, if R, the input as one more module of width D."""
+def _reading_runs(wiring, D, emitted):
+    r"""The column runs of :math:`s_t = [\tilde h_{t-1} \;|\; x_t]` that each row block of
+    :math:`W` reads: module i its wired sources (C) and, if R, the input as one more module of
+    width D; the clock's rows (emitted form only) every hidden unit."""
     offsets = wiring.offsets
     n = offsets.shape[0] - 1
-    C_ext = np.zeros((n, n + 1), dtype=np.bool_)      # (n, n + 1) [C | R]
-    C_ext[:, :n] = wiring.C
-    C_ext[:, n] = wiring.R
+    C_ext = np.zeros((n + 1, n + 1), dtype=np.bool_)  # (n + 1, n + 1) [C | R; emitted | 0]
+    C_ext[:n, :n] = wiring.C
+    if D > 0:
+        C_ext[:n, n] = wiring.R
+    C_ext[n, :n] = emitted
     offsets_ext = np.empty(n + 2, dtype=np.int64)     # (n + 2,)
     offsets_ext[:n + 1] = offsets
     offsets_ext[n + 1] = offsets[n] + D
@@ -784,21 +785,21 @@ def _reading_runs(wiring, D):
 
 
 @njit(inline="always", **JIT_OPTIONS)
-def _split_grads(dW, dW_mu_rho, db_H, db_mu, db_rho, dx, eps, dr, clock, H):
-    r"""The :class:`Grads`, split from the stacked :math:`[\bar W_H \;|\; \bar W_I]` (H, H + D),
-    :math:`[\bar W_\mu; \bar W_\rho]` (2n, H) and :math:`\epsilon_0` (B, H + D)."""
+def _split_grads(dW, db_H, db_mu, db_rho, dx, eps, dr, clock, H):
+    r"""The :class:`Grads`, split from the stacked :math:`\bar W` (H + 2n, H + D) and
+    :math:`\epsilon_0` (B, H + D)."""
     D = dW.shape[1] - H
     n = db_mu.shape[0]
     dtype = dW.dtype
     dW_mu = np.empty(clock.W_mu.shape, dtype=dtype)   # (n, H) or (0, H)
     dW_rho = np.empty(clock.W_rho.shape, dtype=dtype)  # (n, H) or (0, H)
     if clock.emitted:
-        dW_mu[:, :] = dW_mu_rho[:n]
-        dW_rho[:, :] = dW_mu_rho[n:]
+        dW_mu[:, :] = dW[H:H + n, :H]
+        dW_rho[:, :] = dW[H + n:, :H]
     dW_H = np.empty((H, H), dtype=dtype)              # (H, H)
-    dW_H[:, :] = dW[:, :H]
+    dW_H[:, :] = dW[:H, :H]
     dW_I = np.empty((H, D), dtype=dtype)              # (H, D)
-    dW_I[:, :] = dW[:, H:]
+    dW_I[:, :] = dW[:H, H:]
     dh_init = np.empty((eps.shape[0], H), dtype=dtype)  # (B, H)
     dh_init[:, :] = eps[:, :H]
     return Grads(dW_I=dW_I, dW_H=dW_H, db_H=db_H, dW_mu=dW_mu, db_mu=db_mu, dW_rho=dW_rho,
@@ -833,15 +834,14 @@ def periods_backward_kernel(seq, wiring, clock, weights, acts, upstream):
 
     Notes
     -----
-    The input is handled as D more state columns: with :math:`W = [W_H \;|\; W_I]` (H, H + D)
-    and :math:`s_t = [\tilde h_{t-1} \;|\; x_t]` (B, H + D), step t's products are
-    :math:`\bar s_t \mathrel{+}= \bar a_t W` (PB8, and :math:`\bar x_t`) and
-    :math:`\bar W \mathrel{+}= \bar a_t^\top s_t` (PB10), over the column runs that module i
-    reads (its wired sources, then the input if ``R[i]``). For the paper's wiring those are one
-    run per module, so the input costs no separate narrow product. In the emitted form the
-    clock's maps are one more product each per step, :math:`[W_\mu; W_\rho]` (2n, H) against
-    :math:`[\bar\mu_t \;|\; \bar\rho_t]` (B, 2n). The readout's own gradients (PB1) are matrix
-    products in the wrapper.
+    The input is handled as D more state columns and, in the emitted form, the clock's maps
+    as 2n more rows: with :math:`W = [W_H \;|\; W_I]` over :math:`[W_\mu; W_\rho \;|\; 0]`
+    (H + 2n, H + D), :math:`s_t = [\tilde h_{t-1} \;|\; x_t]` (B, H + D) and
+    :math:`[\bar a_t \;|\; \bar\mu_t \;|\; \bar\rho_t]` (B, H + 2n), step t's products are
+    :math:`\bar s_t \mathrel{+}= [\bar a_t | \bar\mu_t | \bar\rho_t] W` (PB8, and
+    :math:`\bar x_t`) and :math:`\bar W \mathrel{+}= [\ldots]^\top s_t` (PB10, queued), over the
+    column runs that each row block reads (module i: its wired sources, then the input if
+    ``R[i]``; the clock: the state). The readout's own gradients (PB1) are in the wrapper.
     """
     x = seq.x
     offsets = wiring.offsets
@@ -852,10 +852,15 @@ def periods_backward_kernel(seq, wiring, clock, weights, acts, upstream):
     O = weights.W_O.shape[0]
     emitted = clock.emitted
     dtype = seq.h_in.dtype
-    W = np.empty((H, H + D), dtype=dtype)             # (H, H + D) [W_H | W_I]
-    W[:, :H] = weights.W_H
-    W[:, H:] = weights.W_I
-    dW = np.zeros((H, H + D), dtype=dtype)            # (H, H + D) [dW_H | dW_I]
+    # W = [W_H | W_I] (H, H + D) and, below it, the emitted clock's maps [W_mu; W_rho] (2n, H),
+    # which read the state like one more module: PB8 and PB10 are products of the same blocks
+    W = np.empty((H + 2 * n, H + D), dtype=dtype)     # (H + 2n, H + D)
+    W[:H, :H] = weights.W_H
+    W[:H, H:] = weights.W_I
+    if emitted:
+        W[H:H + n, :H] = clock.W_mu
+        W[H + n:, :H] = clock.W_rho
+    dW = np.zeros((H + 2 * n, H + D), dtype=dtype)    # (H + 2n, H + D) its gradient
     db_H = np.zeros(H, dtype=dtype)                   # (H,)
     db_mu = np.zeros(n, dtype=dtype)                  # (n,)
     db_rho = np.zeros(n, dtype=dtype)                 # (n,)
@@ -866,17 +871,15 @@ def periods_backward_kernel(seq, wiring, clock, weights, acts, upstream):
     eps[:, :H] = upstream.eps
     e_prev = np.empty((B, H + D), dtype=dtype)        # (B, H + D) gradient on s_t
     delta = np.empty((B, H), dtype=dtype)             # (B, H) total gradient on h_t
-    da = np.empty((B, H), dtype=dtype)                # (B, H) gradient on a_t
-    dmu_rho = np.empty((B, 2 * n), dtype=dtype)       # (B, 2n) [mu_bar_t | rho_bar_t]
+    da = np.empty((B, H + 2 * n), dtype=dtype)        # (B, H + 2n) [abar_t | mubar_t | rhobar_t]
     m = np.empty(P, dtype=dtype)                      # (P,) m_t[p], the clock of each candidate
-    # emitted form: [W_mu; W_rho] and its gradient, so that PB8 and PB10 of the clock are one
-    # product each per step
-    W_mu_rho = np.empty((2 * n, H) if emitted else (0, H), dtype=dtype)      # (2n, H)
-    dW_mu_rho = np.zeros((2 * n, H) if emitted else (0, H), dtype=dtype)     # (2n, H)
-    if emitted:
-        W_mu_rho[:n] = clock.W_mu
-        W_mu_rho[n:] = clock.W_rho
-    read_runs = _reading_runs(wiring, D)
+    rows = np.append(offsets, H + 2 * n)              # (n + 2,) row blocks of W: modules, clock
+    read_runs = _reading_runs(wiring, D, emitted)
+    block = np.repeat(np.arange(n + 1), np.diff(read_runs.ptr))   # (runs,) each run's row block
+    # the rows of PB10's sums wait here, one slot per run (a block of dW), and reach dW as one
+    # BLAS product per slot for many steps
+    queue = new_outer_queue(rows[block + 1] - rows[block], read_runs.hi - read_runs.lo,
+                            rows[block], read_runs.lo, da)
     for t in range(L - 1, -1, -1):
         _candidate_clock(m, seq.t0 + t, clock.cands)                                 # (P6)
         # the step's extended state s_t = [h~_{t-1} | x_t] (P1)
@@ -886,21 +889,17 @@ def periods_backward_kernel(seq, wiring, clock, weights, acts, upstream):
         add_block_product(delta, 0, upstream.dy[t], 0, weights.W_O, 0, 0, O, H)
         # through tanh (PB3), the kept share (PB8), onto the expected clock (PB4), and through
         # the softmax, the Gaussian and softplus onto mu_t, rho_t (PB5-PB7)
-        _clock_backward_step(da, e_prev, dmu_rho, db_mu, db_rho, delta, acts.th[t], s_ext,
-                             acts.alpha[t], acts.mu[t], acts.sigma[t], acts.rho[t], acts.w[t],
-                             m, clock.log_p, clock.tau, offsets)
-        # the recurrent path W_H^T abar into h_{t-1} (PB8), the input gradient, and the weight
-        # gradients (PB10): all B rows at once, over the wired blocks only
-        _recurrent_backward(e_prev, dW, da, W, s_ext, offsets, read_runs)
+        _clock_backward_step(da, e_prev, db_mu, db_rho, delta, acts.th[t], s_ext, acts.alpha[t],
+                             acts.mu[t], acts.sigma[t], acts.rho[t], acts.w[t], m, clock.log_p,
+                             clock.tau, offsets)
+        # the paths into h_{t-1} through W_H and the emitted clock (PB8), the input gradient, and
+        # the weight gradients' rows, queued (PB10): all B rows at once, wired blocks only
+        _recurrent_backward(e_prev, queue, dW, da, W, s_ext, rows, read_runs)
         # the bias gradient (PB10)
         for bb in range(B):
             da_b = da[bb]
             for k in range(H):
                 db_H[k] += da_b[k]
-        if emitted:
-            # the emitted clock read the state too (PB8), and its maps' gradients (PB10)
-            add_block_product(e_prev, 0, dmu_rho, 0, W_mu_rho, 0, 0, 2 * n, H)
-            add_outer_products(dW_mu_rho, 0, 0, dmu_rho, 0, 2 * n, s_ext, 0, H)
         dx[t, :, :] = e_prev[:, H:]
         # a reset cuts the path to h_{t-1}; the replaced state was r (PB9)
         if seq.reset[t]:
@@ -911,5 +910,6 @@ def periods_backward_kernel(seq, wiring, clock, weights, acts, upstream):
             eps[:, :] = 0
         else:
             eps, e_prev = e_prev, eps
+    drain_all_outer(queue, dW)
     # split the stacked gradients into the parameters' own arrays
-    return _split_grads(dW, dW_mu_rho, db_H, db_mu, db_rho, dx, eps, dr, clock, H)
+    return _split_grads(dW, db_H, db_mu, db_rho, dx, eps, dr, clock, H)

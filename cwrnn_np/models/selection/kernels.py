@@ -44,9 +44,9 @@ of that state.
 
 How the products run
 --------------------
-Every product is one of the batched loops of :mod:`cwrnn_np.kernels.linalg` (all B rows of a
-step together, in register tiles; innermost loops over contiguous memory, SIMD code with
-fastmath off). tanh is the vectorised :func:`~cwrnn_np.kernels.special.tanh_inplace`, once per
+Every product is one of :mod:`cwrnn_np.kernels.linalg` (all B rows of a step together: BLAS
+from eight rows, a row loop or a register tile below that, fastmath off); the recurrent weight
+gradient's rows are queued and applied as one BLAS product (:mod:`cwrnn_np.kernels.held`). tanh is the vectorised :func:`~cwrnn_np.kernels.special.tanh_inplace`, once per
 active block and batch row. The selection logits :math:`W_S^G [x_t; \tilde h_{t-1}]` (S3) read
 all of :math:`x_t` and :math:`\tilde h_{t-1}` with only K rows per group: as dot products per
 batch row they would be chains of D + H dependent additions (IEEE order), so the forward
