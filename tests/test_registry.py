@@ -48,3 +48,32 @@ def test_a_spec_of_another_family_is_refused_by_name():
         cw.forward(params, lstm, np.zeros((3, 1, 2)))
     with pytest.raises(ValueError, match="spec must be one of"):
         cw.gradcheck(params, object(), np.zeros((3, 1, 2)))
+
+
+def test_a_family_cache_compiled_from_other_kernel_sources_is_dropped(tmp_path):
+    """Numba does not see edits to helpers a kernel compiles in from cwrnn_np/kernels/;
+    load_kernels drops a family's cache when the hash of those sources changed."""
+    import types
+
+    from cwrnn_np.models.family import _drop_stale_cache
+    (tmp_path / "pkg" / "models" / "fam").mkdir(parents=True)
+    (tmp_path / "pkg" / "kernels").mkdir()
+    source = tmp_path / "pkg" / "models" / "fam" / "kernels.py"
+    source.write_text("# a kernel\n")
+    helper = tmp_path / "pkg" / "kernels" / "linalg.py"
+    helper.write_text("# a helper\n")
+    cache = tmp_path / "cache"
+    dispatcher = types.SimpleNamespace(_cache=types.SimpleNamespace(_cache_path=str(cache)),
+                                       __module__="pkg.models.fam.kernels")
+    module = types.SimpleNamespace(__file__=str(source), __name__="pkg.models.fam.kernels",
+                                   kernel=dispatcher)
+    _drop_stale_cache(module)                            # first time: stamp written
+    compiled = cache / "kernels.kernel-10.py311.nbi"
+    compiled.write_text("machine code")
+    other = cache / "linalg.helper-3.py311.nbi"          # the helpers' own cache is kept
+    other.write_text("machine code")
+    _drop_stale_cache(module)                            # sources unchanged: kept
+    assert compiled.exists()
+    helper.write_text("# a helper, edited\n")
+    _drop_stale_cache(module)                            # a helper changed: dropped
+    assert not compiled.exists() and other.exists()

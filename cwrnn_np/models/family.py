@@ -47,8 +47,48 @@ def contiguous(a: np.ndarray, dtype=None) -> np.ndarray:
 
 def load_kernels(family: str):
     """The module ``cwrnn_np.models.<family>.kernels``, imported on first use so that
-    ``import cwrnn_np`` does not import Numba."""
-    return importlib.import_module(f"cwrnn_np.models.{family}.kernels")
+    ``import cwrnn_np`` does not import Numba; its on-disk cache is dropped first if it was
+    compiled from other sources (:func:`_drop_stale_cache`)."""
+    module = importlib.import_module(f"cwrnn_np.models.{family}.kernels")
+    if family not in _CHECKED:
+        _CHECKED.add(family)
+        _drop_stale_cache(module)
+    return module
+
+
+_CHECKED: set = set()
+
+
+def _drop_stale_cache(module) -> None:
+    """Delete the cached machine code of a family's kernels if the kernel sources changed since.
+
+    Numba invalidates a cached kernel only when the kernel's own file changes, not when a
+    helper it compiles in from ``cwrnn_np/kernels/`` does. So the cache folder keeps a stamp, a
+    hash of the family's ``kernels.py`` and every file of ``cwrnn_np/kernels/``; when it differs,
+    the family's cache files go and Numba compiles afresh. (Reads Numba's cache folder from a
+    dispatcher's ``_cache``; where that is missing, nothing is done.)
+    """
+    import hashlib
+    import pathlib
+    source = pathlib.Path(module.__file__)
+    shared = sorted((source.parents[2] / "kernels").glob("*.py"))
+    digest = hashlib.sha256()
+    for path in [source, *shared]:
+        digest.update(path.read_bytes())
+    try:
+        dispatcher = next(v for v in vars(module).values() if hasattr(v, "_cache")
+                          and getattr(v, "__module__", None) == module.__name__)
+        folder = pathlib.Path(dispatcher._cache._cache_path)
+        stamp = folder / f"{source.stem}.sources-sha256"
+        if stamp.exists() and stamp.read_text() == digest.hexdigest():
+            return
+        for cached in list(folder.glob(f"{source.stem}.*.nbi")) + \
+                list(folder.glob(f"{source.stem}.*.nbc")):
+            cached.unlink(missing_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(digest.hexdigest())
+    except (StopIteration, AttributeError, OSError):
+        return
 
 
 def _article(name: str) -> str:
