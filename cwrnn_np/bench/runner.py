@@ -4,7 +4,8 @@ Usage::
 
     python -m cwrnn_np.bench                       # all configs, 1 thread and all cores
     python -m cwrnn_np.bench --configs a --threads 1 --rounds 30
-    python -m cwrnn_np.bench --compile-times       # cold compile and cached start of the kernels
+    python -m cwrnn_np.bench --compile-times       # the main job from an empty Numba cache
+    python -m cwrnn_np.bench --configs d,e --breakdown   # where the char-LM step's time goes
 
 Implementations (each only if available): the NumPy reference (``numpy``), the Numba kernels
 (``numba``), and PyTorch eager CPU ports (see :mod:`cwrnn_np.bench.torch_ports`), each first
@@ -201,7 +202,8 @@ class CharLMStep:
 
     def apply(self, grads):
         """The Adam update (clipping and masks included) of the parameters by ``grads``."""
-        self.params, self.state = self.opt.update(self.params, grads, self.state, self.masks)
+        self.params, self.state = self.opt.update(self.params, grads, self.state, self.masks,
+                                                  backend=self.backend)
 
     def __call__(self):
         """One training step; returns the loss before the update."""
@@ -235,7 +237,8 @@ def charlm_breakdown(key: str, rounds: int = 20) -> dict:
         "cross-entropy": lambda: step.loss_fn(y, targets),
         "readout backward": lambda: readout_backward(params["W_R"], dy, v),
         "network backward": lambda: net._core_backward(core, dz, core_cache, None, "numba"),
-        "Adam update": lambda: step.opt.update(params, grads, step.state, step.masks),
+        "Adam update": lambda: step.opt.update(params, grads, step.state, step.masks,
+                                               backend="numba"),
     }
     med = time_side_by_side(phases, rounds)
     L, B = cfg["L"], cfg["B"]
@@ -431,25 +434,29 @@ def format_protocol(rows, threads) -> str:
     return "\n".join(lines)
 
 
-def compile_times(python=sys.executable):
-    """Cold compile (empty cache) and cached start of the numba warm-up, each in a fresh process."""
-    code = ("import time; t=time.perf_counter(); import cwrnn_np.models.clockwork.numba_backend as nb; "
-            "t1=time.perf_counter(); nb.warmup(); t2=time.perf_counter(); "
-            "print(t1-t, t2-t1)")
-    with tempfile.TemporaryDirectory() as cache_dir:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
-        out = []
+def compile_times(python=sys.executable) -> list[dict]:
+    """The main job, ``cwrnn train generation``, run twice in fresh processes sharing a new,
+    empty Numba cache: first cold (every kernel compiled), then cached. For each: the seconds
+    its status line reports for preparing the kernels, and the wall time of the whole job."""
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, NUMBA_CACHE_DIR=os.path.join(tmp, "numba-cache"))
         for label in ("cold (empty cache)", "cached"):
             t = time.perf_counter()
-            res = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True,
-                                 check=True)
+            res = subprocess.run([python, "-m", "cwrnn_np", "train", "generation",
+                                  "--no-progress", "--runs-dir", os.path.join(tmp, "runs")],
+                                 env=env, capture_output=True, text=True, check=True)
             wall = time.perf_counter() - t
-            imp, warm = (float(v) for v in res.stdout.split())
-            out.append((label, imp, warm, wall))
+            ready = [line for line in (res.stdout + res.stderr).splitlines()
+                     if line.startswith("numba kernels ready in")]
+            kernels = float(ready[0].split()[4]) if ready else float("nan")
+            out.append(dict(label=label, kernels_s=kernels, job_s=wall))
     return out
 
 
 def _worker(args):
+    from ..threads import set_threads
+    set_threads(args.threads)          # as --threads does for training: the kernels' BLAS at 1
     import_torch_threads(args.threads)
     if args.protocol:
         print(json.dumps(protocol_times(args.protocol_steps)))
@@ -459,6 +466,21 @@ def _worker(args):
         return
     results = [run_config(k, args.rounds, args.budget, args.include) for k in args.configs]
     print(json.dumps(results))
+
+
+def vector_isa() -> str:
+    """The widest x86 vector instruction set the processor reports (the kernels' speed and the
+    dgemm peak depend on it), from /proc/cpuinfo; "unknown" elsewhere."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next((line.split(":", 1)[1].split() for line in fh
+                          if line.startswith("flags")), [])
+    except OSError:
+        return "vector ISA unknown"
+    for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("sse4_2", "SSE4.2")):
+        if flag in flags:
+            return name
+    return "vector ISA unknown"
 
 
 def _run_worker(n, worker_args):
@@ -503,7 +525,8 @@ def main(argv=None):
                         help="also time the phases of the char-LM configs' step (d, e, d32, "
                              "e32 among --configs) at each thread count")
     parser.add_argument("--compile-times", action="store_true",
-                        help="also measure the numba cold compile and cached start")
+                        help="also time the main job (cwrnn train generation) from an empty "
+                             "Numba cache and from the cache it filled")
     parser.add_argument("--json", default=None,
                         help="also write the command, the machine and the raw results to this "
                              "file")
@@ -550,18 +573,23 @@ def main(argv=None):
         protocol = _run_worker(1, ["--protocol", "--protocol-steps", str(args.protocol_steps)])
         print()
         print(format_protocol(protocol, 1))
+    compiles = None
     if args.compile_times:
-        print("\nnumba compile policy: warm-up of the common signatures, fresh process each")
-        for label, imp, warm, wall in compile_times():
-            print(f"  {label:<20s} import {imp:6.2f} s   warmup {warm:6.2f} s   process {wall:6.2f} s")
+        compiles = compile_times()
+        print("\nthe main job (cwrnn train generation), fresh process each, one new Numba cache")
+        for c in compiles:
+            print(f"  {c['label']:<20s} kernels ready in {c['kernels_s']:6.2f} s   whole job "
+                  f"{c['job_s']:6.2f} s")
     if args.json:
         from ..experiments.paper import machine
         record = {"command": "python -m cwrnn_np.bench " + " ".join(argv or sys.argv[1:]),
-                  "machine": machine(), "threads": all_results}
+                  "machine": f"{machine()}; {vector_isa()}", "threads": all_results}
         if protocol is not None:
             record["protocol"] = protocol
         if breakdowns:
             record["breakdown"] = breakdowns
+        if compiles is not None:
+            record["compile_times"] = compiles
         with open(args.json, "w") as fh:
             json.dump(record, fh, indent=1)
 
