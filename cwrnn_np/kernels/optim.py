@@ -224,11 +224,9 @@ def adam_kernel(theta, g, mask, c_v, scale, alpha, beta1, beta2, one_minus_beta1
     -----
     .. math::
 
-        m_t &= \beta_1 m_{t-1} + (1 - \beta_1) g_t \\
-        v_t &= \beta_2 v_{t-1} + (1 - \beta_2) g_t^2 \\
-        \hat m_t &= m_t / (1 - \beta_1^t), \qquad \hat v_t = v_t / (1 - \beta_2^t) \\
-        \theta_t &= \theta_{t-1} - (\alpha \hat m_t) / (\sqrt{\hat v_t} + \varepsilon)
+        \theta_t = \theta_{t-1} - (\alpha \hat m_t) / (\sqrt{\hat v_t} + \varepsilon)
 
+    with :math:`m_t, v_t, \hat m_t, \hat v_t` as in :class:`cwrnn_np.training.optim.Adam`,
     where :math:`g_t = \kappa \min(\max(g, -c_v), c_v)`; the parentheses give the reference's order
     of operations.
     """
