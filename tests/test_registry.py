@@ -76,4 +76,27 @@ def test_a_family_cache_compiled_from_other_kernel_sources_is_dropped(tmp_path):
     assert compiled.exists()
     helper.write_text("# a helper, edited\n")
     _drop_stale_cache(module)                            # a helper changed: dropped
-    assert not compiled.exists() and other.exists()
+    assert not compiled.exists() and other.exists()      # (pkg.kernels.* is not loaded here)
+
+
+def test_load_kernels_drops_the_shared_helpers_cache_too(monkeypatch, tmp_path):
+    """When the kernel sources changed, the cached code of the shared helpers goes as well
+    (held.py's cached functions compile linalg.py's in)."""
+    import importlib
+    import pathlib
+
+    fam = importlib.import_module("cwrnn_np.models.family")
+    kernels = fam.load_kernels("clockwork")
+    from cwrnn_np.kernels import linalg
+    monkeypatch.setattr(fam, "_cache_folder", lambda module: tmp_path / module.__name__)
+    own = tmp_path / kernels.__name__
+    shared = tmp_path / linalg.__name__
+    own.mkdir()
+    shared.mkdir()
+    (own / "kernels.sources-sha256").write_text("an older hash")
+    for folder, name in [(own, "kernels.k-1.py311.nbi"), (shared, "held.flush-2.py311.nbc"),
+                         (shared, "linalg.add-3.py311.nbi")]:
+        (folder / name).write_text("machine code")
+    fam._drop_stale_cache(kernels)
+    assert not any(p.suffix in (".nbi", ".nbc") for p in pathlib.Path(tmp_path).rglob("*"))
+    assert (own / "kernels.sources-sha256").read_text() != "an older hash"

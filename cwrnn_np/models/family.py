@@ -60,35 +60,49 @@ _CHECKED: set = set()
 
 
 def _drop_stale_cache(module) -> None:
-    """Delete the cached machine code of a family's kernels if the kernel sources changed since.
+    """Delete cached machine code compiled from older kernel sources.
 
-    Numba invalidates a cached kernel only when the kernel's own file changes, not when a
-    helper it compiles in from ``cwrnn_np/kernels/`` does. So the cache folder keeps a stamp, a
-    hash of the family's ``kernels.py`` and every file of ``cwrnn_np/kernels/``; when it differs,
-    the family's cache files go and Numba compiles afresh. (Reads Numba's cache folder from a
-    dispatcher's ``_cache``; where that is missing, nothing is done.)
+    Numba invalidates a cached function only when its own file changes, not when a helper it
+    compiles in from another file does: a family's kernels and the helpers of
+    ``cwrnn_np/kernels/`` that call other helpers (``held.py`` calls ``linalg.py``) would keep
+    their old code. So the family's cache folder keeps a stamp, a hash of the family's
+    ``kernels.py`` and every file of ``cwrnn_np/kernels/``; when it differs, the cache files of
+    the family's kernels and of every shared helper go, and Numba compiles afresh. (Reads the
+    cache folders from the dispatchers' ``_cache``; where that is missing, nothing is done.)
     """
     import hashlib
     import pathlib
+    import sys
     source = pathlib.Path(module.__file__)
     shared = sorted((source.parents[2] / "kernels").glob("*.py"))
     digest = hashlib.sha256()
     for path in [source, *shared]:
         digest.update(path.read_bytes())
     try:
-        dispatcher = next(v for v in vars(module).values() if hasattr(v, "_cache")
-                          and getattr(v, "__module__", None) == module.__name__)
-        folder = pathlib.Path(dispatcher._cache._cache_path)
+        folder = _cache_folder(module)
         stamp = folder / f"{source.stem}.sources-sha256"
         if stamp.exists() and stamp.read_text() == digest.hexdigest():
             return
-        for cached in list(folder.glob(f"{source.stem}.*.nbi")) + \
-                list(folder.glob(f"{source.stem}.*.nbc")):
-            cached.unlink(missing_ok=True)
+        stale = [(folder, source.stem)]
+        package = module.__name__.split(".models.")[0]
+        linalg = sys.modules.get(f"{package}.kernels.linalg")  # imported by every family
+        if linalg is not None:
+            stale += [(_cache_folder(linalg), path.stem) for path in shared]
+        for where, stem in stale:
+            for cached in [*where.glob(f"{stem}.*.nbi"), *where.glob(f"{stem}.*.nbc")]:
+                cached.unlink(missing_ok=True)
         folder.mkdir(parents=True, exist_ok=True)
         stamp.write_text(digest.hexdigest())
     except (StopIteration, AttributeError, OSError):
         return
+
+
+def _cache_folder(module):
+    """Numba's cache folder for the compiled functions of ``module``."""
+    import pathlib
+    dispatcher = next(v for v in vars(module).values() if hasattr(v, "_cache")
+                      and getattr(v, "__module__", None) == module.__name__)
+    return pathlib.Path(dispatcher._cache._cache_path)
 
 
 def _article(name: str) -> str:

@@ -32,9 +32,9 @@ def backward_kernel_cached(family, dtype) -> bool:
     """Whether Numba's on-disk cache holds the backward kernel of ``family`` (a
     :class:`~cwrnn_np.models.family.Family`) for ``dtype``, compiled from the present source
     (False when caching is off or it cannot tell)."""
-    import importlib
+    from ..models.family import load_kernels
     package = family.backends["numba"][1].__module__.rsplit(".", 1)[0]   # models.<folder>
-    kernels = importlib.import_module(f"{package}.kernels")
+    kernels = load_kernels(package.rsplit(".", 1)[1])     # (drops a stale cache first)
     name = np.dtype(dtype).name
     for attr in dir(kernels):
         if not attr.endswith("backward_kernel"):
