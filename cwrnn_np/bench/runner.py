@@ -397,7 +397,8 @@ def format_result(res, threads):
         g = len(cfg["sizes"])
         lines.append(
             f"  CW-RNN vs SRN at equal H={sum(cfg['sizes'])} (numba): measured speed-up "
-            f"{sm['srn'] / sm['cwrnn']:.2f}x, FLOP ratio {res['srn']['flops_step'] / res['flops_step']:.2f}x "
+            f"{sm['srn'] / sm['cwrnn']:.2f}x, FLOP ratio "
+            f"{res['srn']['flops_step'] / res['flops_step']:.2f}x "
             f"(paper's lower bound g/4 = {g / 4:.2f})")
     return "\n".join(lines)
 

@@ -20,15 +20,15 @@ contributes :math:`\tilde W_H^\top \bar a_t[\mathrm{dst}_p]` to the gradient on 
 to :math:`\bar W_H` (B6 / SB9). Both are linear in :math:`\bar a_t` and the other factor is
 the same for all those steps, so the kernels sum :math:`\bar a_t[\mathrm{dst}_p]` over them
 (:func:`defer`) and apply :math:`\tilde W_H^\top` and the outer product once per version
-(:func:`flush`). The outer products are not taken one version at a time either: their rows wait
-in an :class:`~cwrnn_np.kernels.linalg.OuterQueue` and reach :math:`\bar W_H` as one BLAS
-product per pair for many versions. This is the same sum grouped differently (equal to rounding). Applying it
-late loses nothing: between two versions the source is held, and a held state's gradient
-passes through the held steps unchanged, so the deferred part may join it at any point before
-the backward pass reads the gradient of the version itself. That happens at the step that
-made the version (the source fired there: B3 / SB3 read it), at a reset (the version is r) or
-at the start of the call (the version is ``h_init``), and the kernels flush at exactly those
-points.
+(:func:`flush`). From four batch rows the outer products are not taken one version at a time
+either: their rows wait in an :class:`~cwrnn_np.kernels.linalg.OuterQueue` and reach
+:math:`\bar W_H` as one BLAS product per pair for many versions. This is the same sum grouped
+differently (equal to rounding). Applying it late loses nothing: between two versions the source is held,
+and a held state's gradient passes through the held steps unchanged, so the deferred part may
+join it at any point before the backward pass reads the gradient of the version itself. That
+happens at the step that made the version (the source fired there: B3 / SB3 read it), at a reset
+(the version is r) or at the start of the call (the version is ``h_init``), and the kernels
+flush at exactly those points.
 
 With the paper's wiring (slow modules feed fast ones) a pair then costs once per period of
 its slower, read module instead of once per period of the reading one.
@@ -49,8 +49,8 @@ import numpy as np
 from numba import njit
 
 from .config import HELPER_OPTIONS, JIT_OPTIONS
-from .linalg import (OuterQueue, add_block_product, add_row_product, drain_all_outer, new_outer_queue,
-                     queue_outer)
+from .linalg import (OuterQueue, add_block_product, add_row_product, drain_all_outer,
+                     new_outer_queue, queue_outer)
 
 __all__ = ["HeldPairs", "HeldProducts", "DeferredGrads", "new_held_products",
            "mark_reset", "mark_fired", "add_held_products", "new_deferred_grads", "defer", "flush",
@@ -206,8 +206,9 @@ def flush(deferred, pairs, p, value, grad, dW_H, W_H):
 
     ``value`` (B, H) holds that version in the source's units. With :math:`S_p` the deferred
     sum (B, :math:`N_p`), adds :math:`S_p \tilde W_H[\mathrm{dst}_p, \mathrm{src}_p]` into
-    ``grad`` (B, H), the gradient on the version (B4 / SB7, recurrent term), and queues
-    :math:`S_p^\top` ``value[:, src]`` for ``dW_H`` (H, H) (B6 / SB9); then clears
+    ``grad`` (B, H), the gradient on the version (B4 / SB7, recurrent term), and
+    :math:`S_p^\top` ``value[:, src]`` to ``dW_H`` (H, H) (B6 / SB9; queued from four batch
+    rows, added at once below); then clears
     :math:`S_p` for the next version. ``W_H`` (H, H) is read in the pair's block only.
     """
     z0 = pairs.col[p]

@@ -375,8 +375,8 @@ class Optimizer:
         Three passes per parameter: :func:`~cwrnn_np.kernels.optim.grad_peak_kernel` (the
         finite check, after which the reference's :func:`_check_finite` raises the same
         :class:`NonFiniteGradientError`, and the largest masked, value-clipped entry); with
-        ``clip_norm`` set, :func:`~cwrnn_np.kernels.optim.grad_square_kernel` (the squares that ``np.sum`` adds as
-        in :func:`global_norm`, so the clip factor is the reference's bit for bit), and the
+        ``clip_norm`` set, :func:`~cwrnn_np.kernels.optim.grad_square_kernel` (the squares
+        that ``np.sum`` adds as in :func:`global_norm`, so the clip factor is the reference's bit for bit), and the
         optimizer's rule kernel (:meth:`_rule_numba`), which masks, clips, scales and updates
         in one pass and writes new arrays. Arrays are passed flattened in C order; the norm
         equals the reference's bit for bit when the gradients are C-contiguous (as

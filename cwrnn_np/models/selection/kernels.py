@@ -44,14 +44,15 @@ of that state.
 
 How the products run
 --------------------
-Every product is one of :mod:`cwrnn_np.kernels.linalg` (all B rows of a step together: BLAS
-from eight rows, a row loop or a register tile below that, fastmath off); the recurrent weight
-gradient's rows are queued and applied as one BLAS product (:mod:`cwrnn_np.kernels.held`). tanh is the vectorised :func:`~cwrnn_np.kernels.special.tanh_inplace`, once per
-active block and batch row. The selection logits :math:`W_S^G [x_t; \tilde h_{t-1}]` (S3) read
-all of :math:`x_t` and :math:`\tilde h_{t-1}` with only K rows per group: as dot products per
-batch row they would be chains of D + H dependent additions (IEEE order), so the forward
-kernel computes :math:`z^\top = W_S^G [x_t; \tilde h_{t-1}]^\top` with the batch as columns,
-writing :math:`[x_t; \tilde h_{t-1}]^\top` (D + H, B) once per step in which a group fires; the
+Every product is one of :mod:`cwrnn_np.kernels.linalg` (all B rows of a step together: BLAS from
+eight rows, a row loop or a register tile below that, fastmath off); the recurrent weight
+gradient's rows are queued and applied as one BLAS product (:mod:`cwrnn_np.kernels.held`). tanh
+is the vectorised :func:`~cwrnn_np.kernels.special.tanh_inplace`, once per active block and
+batch row. The selection logits :math:`W_S^G [x_t; \tilde h_{t-1}]` (S3) read all of :math:`x_t`
+and :math:`\tilde h_{t-1}` with only K rows per group: as dot products per batch row they would
+be chains of D + H dependent additions (IEEE order), so the forward kernel computes
+:math:`z^\top = W_S^G [x_t; \tilde h_{t-1}]^\top` with the batch as columns, writing
+:math:`[x_t; \tilde h_{t-1}]^\top` (D + H, B) once per step in which a group fires; the
 product's inner loop then runs over the B entries of a row. The backward selection path (SB7,
 SB9) is a product and an outer product per active group with the K rows of :math:`W_S`.
 """
