@@ -23,12 +23,12 @@ the same for all those steps, so the kernels sum :math:`\bar a_t[\mathrm{dst}_p]
 (:func:`flush`). From four batch rows the outer products are not taken one version at a time
 either: their rows wait in an :class:`~cwrnn_np.kernels.linalg.OuterQueue` and reach
 :math:`\bar W_H` as one BLAS product per pair for many versions. This is the same sum grouped
-differently (equal to rounding). Applying it late loses nothing: between two versions the source is held,
-and a held state's gradient passes through the held steps unchanged, so the deferred part may
-join it at any point before the backward pass reads the gradient of the version itself. That
-happens at the step that made the version (the source fired there: B3 / SB3 read it), at a reset
-(the version is r) or at the start of the call (the version is ``h_init``), and the kernels
-flush at exactly those points.
+differently (equal to rounding). Applying it late loses nothing: between two versions the source
+is held, and a held state's gradient passes through the held steps unchanged, so the deferred
+part may join it at any point before the backward pass reads the gradient of the version itself.
+That happens at the step that made the version (the source fired there: B3 / SB3 read it), at a
+reset (the version is r) or at the start of the call (the version is ``h_init``), and the
+kernels flush at exactly those points.
 
 With the paper's wiring (slow modules feed fast ones) a pair then costs once per period of
 its slower, read module instead of once per period of the reading one.
